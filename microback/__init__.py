@@ -1,0 +1,21 @@
+"""microback: a WSGI micro-framework with models, security and a production gevent server.
+
+The public API is what this module re-exports; everything else may change between releases.
+"""
+
+from werkzeug.exceptions import HTTPException as HTTPException
+
+from .app import App as App
+from .http import InvalidParameter as InvalidParameter
+from .http import Request as Request
+from .http import Response as Response
+from .http import abort as abort
+from .http import json_response as json_response
+from .http import redirect as redirect
+from .routing import BaseConverter as BaseConverter
+from .routing import Route as Route
+from .routing import Router as Router
+from .settings import Settings as Settings
+from .settings import SettingsError as SettingsError
+
+__version__ = "0.1.0.dev0"

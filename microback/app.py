@@ -1,0 +1,319 @@
+"""The application: a WSGI callable that routes a request to a handler and answers it.
+
+Everything else plugs in through the hooks defined here (``before_request``,
+``after_request``, ``teardown``, ``errorhandler``), so this module imports neither the
+database nor security layers nor the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from werkzeug.exceptions import (
+    HTTPException,
+    InternalServerError,
+    MethodNotAllowed,
+    NotFound,
+    RequestEntityTooLarge,
+)
+from werkzeug.routing import BaseConverter, RequestRedirect
+from werkzeug.wrappers import Response as _WerkzeugResponse
+
+from .http import Request, Response, error_response, json_dumps
+from .routing import Route, Router, RouteTable, _Entry, _handler_name
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+__all__ = ["App"]
+
+BeforeHook = Callable[[Request], Any]
+AfterHook = Callable[[Request, _WerkzeugResponse], "_WerkzeugResponse | None"]
+TeardownHook = Callable[[Request, "BaseException | None"], None]
+ErrorHandler = Callable[[Request, Any], Any]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+_RETURN_TYPES = "a Response, dict, list, str, bytes, or a (body, status[, headers]) tuple"
+
+
+class App(Router):
+    """A microback application; call it as a WSGI app, or serve it with ``microback serve``.
+
+    Keyword arguments are settings (``debug``, ``secret_key``, ``max_content_length``,
+    ``max_form_memory_size``, ``max_form_parts``); ``MICROBACK_<NAME>`` environment
+    variables override them. A bad setting raises :class:`~microback.settings.SettingsError`
+    here, at start-up.
+    """
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__()
+        self.settings = Settings.load(settings)
+        self.logger = logging.getLogger("microback.app")
+        #: Per-app state of extensions (the database, auth), keyed by their name.
+        self.extensions: dict[str, Any] = {}
+        # A subclass per app carries the body limits, so requests need no per-call setup.
+        self.request_class: type[Request] = type(
+            "Request",
+            (Request,),
+            {
+                "max_content_length": self.settings.max_content_length,
+                "max_form_memory_size": self.settings.max_form_memory_size,
+                "max_form_parts": self.settings.max_form_parts,
+            },
+        )
+        self._table = RouteTable()
+        self._before: list[BeforeHook] = []
+        self._after: list[AfterHook] = []
+        self._teardown: list[TeardownHook] = []
+        self._error_handlers: dict[int | type[BaseException], ErrorHandler] = {}
+
+    # --- registration -------------------------------------------------------------------------
+
+    def _add(self, entry: _Entry) -> None:
+        super()._add(entry)
+        self._table.add(entry)
+
+    def add_converter(self, name: str, converter: type[BaseConverter]) -> None:
+        """Make ``<name:value>`` usable in paths; register it before the routes that use it."""
+        self._table.map.converters[name] = converter
+
+    def before_request(self, hook: _F) -> _F:
+        """Call ``hook(request)`` before each handler; a value it returns is the response."""
+        self._before.append(hook)
+        return hook
+
+    def after_request(self, hook: _F) -> _F:
+        """Call ``hook(request, response)`` on every response, errors included.
+
+        The hook may change the response in place (return ``None``) or return another one.
+        """
+        self._after.append(hook)
+        return hook
+
+    def teardown(self, hook: _F) -> _F:
+        """Call ``hook(request, error)`` at the end of every request, even when it failed.
+
+        ``error`` is the exception that escaped the handler, or ``None``. A hook that raises
+        is logged and does not stop the others.
+        """
+        self._teardown.append(hook)
+        return hook
+
+    def errorhandler(self, code_or_exception: int | type[BaseException]) -> Callable[[_F], _F]:
+        """Answer an HTTP status or an exception class with ``handler(request, error)``.
+
+        A handler for 500 also receives unexpected exceptions, wrapped in werkzeug's
+        ``InternalServerError`` (the original is its ``original_exception``).
+        """
+        if isinstance(code_or_exception, int) and not 400 <= code_or_exception <= 599:
+            raise ValueError(
+                f"errorhandler() takes a status from 400 to 599, got {code_or_exception}"
+            )
+
+        def decorator(handler: _F) -> _F:
+            self._error_handlers[code_or_exception] = handler
+            return handler
+
+        return decorator
+
+    # --- introspection ------------------------------------------------------------------------
+
+    @property
+    def routes(self) -> list[Route]:
+        """The route table: methods, path and endpoint of every route."""
+        return self._table.routes()
+
+    def url_for(self, endpoint: str, **values: Any) -> str:
+        """Build the path of ``endpoint``; values that are not part of the path become the query.
+
+        Raises werkzeug's ``BuildError`` (which names the endpoint and what is missing).
+        """
+        return self._table.build(endpoint, values)
+
+    # --- WSGI ---------------------------------------------------------------------------------
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return self.wsgi_app(environ, start_response)
+
+    def wsgi_app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Handle one request. Wrap this, not the app, with WSGI middleware::
+
+        app.wsgi_app = SomeMiddleware(app.wsgi_app)
+        """
+        request = self.request_class(environ)
+        request.app = self
+        error: BaseException | None = None
+        try:
+            try:
+                response = self._dispatch(request)
+            except Exception as exc:
+                error = exc
+                response = self._response_for_exception(request, exc)
+            for hook in self._after:
+                response = hook(request, response) or response
+        except Exception as exc:
+            error = exc
+            response = self._internal_error(request, exc)
+        try:
+            return response(environ, start_response)
+        finally:
+            self._run_teardown(request, error)
+
+    def _dispatch(self, request: Request) -> _WerkzeugResponse:
+        routing_error: HTTPException | None = None
+        try:
+            match = self._table.match(request.environ, request.path, request.method)
+            request.endpoint, request.view_args = match.endpoint, match.values
+        except MethodNotAllowed as exc:
+            if request.method == "OPTIONS":
+                return self._options_response(exc.valid_methods or [])
+            routing_error = self._method_not_allowed(request, exc.valid_methods or [])
+        except NotFound:
+            routing_error = NotFound(f"nothing here: no route matches {request.path}")
+        except RequestRedirect as exc:
+            routing_error = exc
+
+        for hook in self._before:
+            early = hook(request)
+            if early is not None:
+                return self.make_response(early, hook)
+        if routing_error is not None:
+            raise routing_error
+        self._check_body_size(request)
+        return self.make_response(match.handler(request, **match.values), match.handler)
+
+    def _check_body_size(self, request: Request) -> None:
+        length, limit = request.content_length, self.settings.max_content_length
+        if length is not None and length > limit:
+            raise RequestEntityTooLarge(
+                f"the request body is {length} bytes; the limit is "
+                f"{self.settings.describe('max_content_length')} (setting max_content_length)"
+            )
+
+    @staticmethod
+    def _options_response(allowed: Iterable[str]) -> Response:
+        methods = sorted({*allowed, "OPTIONS"})
+        return Response(b"", 200, [("Allow", ", ".join(methods))])
+
+    @staticmethod
+    def _method_not_allowed(request: Request, allowed: Iterable[str]) -> MethodNotAllowed:
+        methods = sorted({*allowed, "OPTIONS"})
+        return MethodNotAllowed(
+            methods,
+            f"{request.method} is not allowed for {request.path}; allowed: {', '.join(methods)}",
+        )
+
+    # --- responses ----------------------------------------------------------------------------
+
+    def make_response(self, value: Any, source: Callable[..., Any]) -> _WerkzeugResponse:
+        """Turn what a handler returned into a response; ``source`` is named in a TypeError."""
+        if isinstance(value, _WerkzeugResponse):
+            return value
+        if isinstance(value, tuple):
+            return self._response_from_tuple(value, source)
+        if isinstance(value, dict | list):
+            return Response(json_dumps(value), mimetype="application/json")
+        if isinstance(value, str):
+            return Response(value, mimetype="text/html")
+        if isinstance(value, bytes | bytearray | memoryview):
+            return Response(bytes(value), mimetype="application/octet-stream")
+        raise TypeError(
+            f"handler {_handler_name(source)} returned {type(value).__name__}; "
+            f"return {_RETURN_TYPES}"
+        )
+
+    def _response_from_tuple(
+        self, value: tuple[Any, ...], source: Callable[..., Any]
+    ) -> _WerkzeugResponse:
+        status: Any = None
+        headers: Any = None
+        if len(value) == 3:
+            body, status, headers = value
+        elif len(value) == 2:
+            body, second = value
+            if isinstance(second, Mapping | list):
+                headers = second
+            else:
+                status = second
+        else:
+            raise TypeError(
+                f"handler {_handler_name(source)} returned a tuple of {len(value)} items; "
+                "return (body, status) or (body, status, headers)"
+            )
+        if isinstance(body, tuple):
+            raise TypeError(f"handler {_handler_name(source)} returned a nested tuple")
+        response = self.make_response(body, source)
+        if status is not None:
+            if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+                raise TypeError(
+                    f"handler {_handler_name(source)} returned status {status!r}; "
+                    "use an int from 100 to 599, such as 201"
+                )
+            response.status_code = status
+            if status in (204, 304):
+                # These statuses carry no body, so no Content-Type (RFC 9110 §15.3.5, §15.4.5).
+                response.set_data(b"")
+                del response.headers["Content-Type"]
+        if headers is not None:
+            response.headers.update(headers)
+        return response
+
+    # --- errors -------------------------------------------------------------------------------
+
+    def _find_error_handler(self, error: BaseException) -> ErrorHandler | None:
+        if isinstance(error, HTTPException) and error.code in self._error_handlers:
+            return self._error_handlers[error.code]
+        for cls in type(error).__mro__:
+            if cls in self._error_handlers:
+                return self._error_handlers[cls]
+        return None
+
+    def _response_for_exception(self, request: Request, error: Exception) -> _WerkzeugResponse:
+        if not isinstance(error, HTTPException):
+            handler = self._find_error_handler(error)
+            if handler is None:
+                return self._internal_error(request, error)
+            return self.make_response(handler(request, error), handler)
+        if isinstance(error, RequestRedirect):
+            return error.get_response(request.environ)
+        if isinstance(error, RequestEntityTooLarge) and (
+            error.description == RequestEntityTooLarge.description
+        ):
+            # Raised by werkzeug while reading a body with no Content-Length, or a form.
+            error.description = (
+                "the request body is too large; the limits are "
+                f"{self.settings.describe('max_content_length')} for the body, "
+                f"{self.settings.describe('max_form_memory_size')} for a form field and "
+                f"{self.settings.max_form_parts} form parts"
+            )
+        handler = self._find_error_handler(error)
+        if handler is not None:
+            return self.make_response(handler(request, error), handler)
+        return error_response(request, error)
+
+    def _internal_error(self, request: Request, error: BaseException) -> _WerkzeugResponse:
+        # The path only: a query string may carry tokens, and logs outlive requests.
+        self.logger.error(
+            "unhandled exception in %s %s", request.method, request.path, exc_info=error
+        )
+        wrapped = InternalServerError(original_exception=error)
+        handler = self._error_handlers.get(500) or self._error_handlers.get(InternalServerError)
+        if handler is not None:
+            try:
+                return self.make_response(handler(request, wrapped), handler)
+            except Exception as handler_error:
+                self.logger.error("the 500 error handler itself failed", exc_info=handler_error)
+        detail = "".join(traceback.format_exception(error)) if self.settings.debug else None
+        return error_response(request, wrapped, detail=detail)
+
+    def _run_teardown(self, request: Request, error: BaseException | None) -> None:
+        for hook in self._teardown:
+            try:
+                hook(request, error)
+            except Exception as exc:
+                self.logger.error("teardown hook %s failed", _handler_name(hook), exc_info=exc)
+        request.close()

@@ -1,0 +1,357 @@
+"""Request and Response on werkzeug, the JSON codec, and how errors are answered.
+
+This layer does no I/O of its own and knows nothing of apps, databases or servers. Parsing is
+lazy (werkzeug parses headers, query and body only when asked), so a request pays only for
+what its handler reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import html
+import json
+import math
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
+
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.exceptions import BadRequest, HTTPException, default_exceptions
+from werkzeug.utils import redirect as _werkzeug_redirect
+from werkzeug.wrappers import Request as _WerkzeugRequest
+from werkzeug.wrappers import Response as _WerkzeugResponse
+
+if TYPE_CHECKING:
+    from .app import App
+
+__all__ = [
+    "HeadersLike",
+    "InvalidParameter",
+    "Params",
+    "Request",
+    "Response",
+    "abort",
+    "error_response",
+    "json_dumps",
+    "json_loads",
+    "json_response",
+    "redirect",
+]
+
+HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]]
+_T = TypeVar("_T")
+_MISSING: Any = object()
+_SHOWN_VALUE_LIMIT = 40
+
+
+# --- JSON -------------------------------------------------------------------------------------
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | decimal.Decimal):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def json_dumps(value: Any) -> str:
+    """Serialize compactly; dates, UUIDs, decimals, dataclasses and sets are understood.
+
+    NaN and infinity raise ``ValueError``: they are not JSON and break strict clients.
+    """
+    return json.dumps(
+        value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
+    )
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def json_loads(data: str | bytes) -> Any:
+    """Parse strictly: UTF-8 only (RFC 8259), no NaN/Infinity, bounded nesting.
+
+    Every failure is a ``ValueError``, so a hostile body cannot turn into a 500.
+    """
+    if not isinstance(data, str):
+        # json.loads would guess UTF-16/32 from the first bytes; JSON on the wire is UTF-8.
+        data = data.decode("utf-8-sig")
+    try:
+        return json.loads(data, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+class _StrictJSON:
+    """The ``json_module`` werkzeug's ``get_json`` calls: our strict loader, stdlib dumps."""
+
+    loads = staticmethod(json_loads)
+    dumps = staticmethod(json_dumps)
+
+
+# --- Requests ---------------------------------------------------------------------------------
+
+
+class InvalidParameter(BadRequest, ValueError):
+    """A query or form parameter is missing or malformed; ``parameter`` names it."""
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        super().__init__(f"the {parameter!r} parameter {problem}")
+        self.parameter = parameter
+
+
+def _describe_range(kind: str, low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"{kind} from {low} to {high}"
+    if low is not None:
+        return f"{kind} of at least {low}"
+    if high is not None:
+        return f"{kind} of at most {high}"
+    return kind
+
+
+def _shown(raw: str) -> str:
+    if len(raw) > _SHOWN_VALUE_LIMIT:
+        raw = raw[:_SHOWN_VALUE_LIMIT] + "…"
+    return repr(raw)
+
+
+class Params(ImmutableMultiDict[str, str]):
+    """Query or form parameters with typed getters that answer 400 naming the parameter.
+
+    ``request.args.get_int("limit", default=20, min=1, max=100)`` returns an ``int`` or raises
+    :class:`InvalidParameter` ("the 'limit' parameter must be an integer from 1 to 100, got
+    'abc'"). Without a default the parameter is required.
+    """
+
+    def _raw(self, name: str, default: Any) -> str | None:
+        raw = self.get(name)
+        if raw is None and default is _MISSING:
+            raise InvalidParameter(name, "is required")
+        return raw
+
+    @overload
+    def get_int(self, name: str, *, min: int | None = ..., max: int | None = ...) -> int: ...
+    @overload
+    def get_int(
+        self, name: str, default: _T, *, min: int | None = ..., max: int | None = ...
+    ) -> int | _T: ...
+    def get_int(
+        self, name: str, default: Any = _MISSING, *, min: int | None = None, max: int | None = None
+    ) -> Any:
+        """Read an integer within ``[min, max]``."""
+        raw = self._raw(name, default)
+        if raw is None:
+            return default
+        text = raw.strip()
+        # int() also takes "1_000" and "+5"; a query parameter should be plain digits.
+        digits = text[1:] if text[:1] == "-" else text
+        if digits.isascii() and digits.isdigit() and len(digits) <= 18:
+            value = int(text)
+            if (min is None or value >= min) and (max is None or value <= max):
+                return value
+        expected = _describe_range("an integer", min, max)
+        raise InvalidParameter(name, f"must be {expected}, got {_shown(raw)}")
+
+    @overload
+    def get_float(
+        self, name: str, *, min: float | None = ..., max: float | None = ...
+    ) -> float: ...
+    @overload
+    def get_float(
+        self, name: str, default: _T, *, min: float | None = ..., max: float | None = ...
+    ) -> float | _T: ...
+    def get_float(
+        self,
+        name: str,
+        default: Any = _MISSING,
+        *,
+        min: float | None = None,
+        max: float | None = None,
+    ) -> Any:
+        """Read a finite number within ``[min, max]``."""
+        raw = self._raw(name, default)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if (
+            math.isfinite(value)
+            and (min is None or value >= min)
+            and (max is None or value <= max)
+        ):
+            return value
+        expected = _describe_range("a number", min, max)
+        raise InvalidParameter(name, f"must be {expected}, got {_shown(raw)}")
+
+    @overload
+    def get_bool(self, name: str) -> bool: ...
+    @overload
+    def get_bool(self, name: str, default: _T) -> bool | _T: ...
+    def get_bool(self, name: str, default: Any = _MISSING) -> Any:
+        """Read ``true/false``, ``1/0``, ``yes/no`` or ``on/off`` (any case)."""
+        raw = self._raw(name, default)
+        if raw is None:
+            return default
+        value = raw.strip().lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise InvalidParameter(name, f"must be true or false, got {_shown(raw)}")
+
+    @overload
+    def get_str(
+        self, name: str, *, max_length: int | None = ..., choices: Iterable[str] | None = ...
+    ) -> str: ...
+    @overload
+    def get_str(
+        self,
+        name: str,
+        default: _T,
+        *,
+        max_length: int | None = ...,
+        choices: Iterable[str] | None = ...,
+    ) -> str | _T: ...
+    def get_str(
+        self,
+        name: str,
+        default: Any = _MISSING,
+        *,
+        max_length: int | None = None,
+        choices: Iterable[str] | None = None,
+    ) -> Any:
+        """Read a string, optionally bounded in length or limited to ``choices``."""
+        raw = self._raw(name, default)
+        if raw is None:
+            return default
+        if max_length is not None and len(raw) > max_length:
+            raise InvalidParameter(name, f"must be at most {max_length} characters long")
+        if choices is not None:
+            allowed = list(choices)
+            if raw not in allowed:
+                listed = ", ".join(repr(choice) for choice in allowed)
+                raise InvalidParameter(name, f"must be one of {listed}, got {_shown(raw)}")
+        return raw
+
+
+class Request(_WerkzeugRequest):
+    """The request a handler receives: werkzeug's, with strict JSON and typed parameters.
+
+    ``request.app`` is the app serving it; ``request.endpoint`` and ``request.view_args`` say
+    which route matched (``None`` before routing, or when nothing matched).
+    """
+
+    parameter_storage_class = Params
+    json_module = _StrictJSON  # type: ignore[assignment]
+    app: App
+    endpoint: str | None = None
+    view_args: dict[str, Any] | None = None
+
+    # Narrow werkzeug's types: parameter_storage_class makes these Params.
+    args: Params
+    form: Params
+
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        """Answer 400 with what is wrong, for both a wrong content type and a broken body."""
+        if e is None:
+            got = repr(self.mimetype) if self.mimetype else "no Content-Type"
+            raise BadRequest(
+                f"expected a JSON body with Content-Type: application/json, got {got}"
+            )
+        if isinstance(e, json.JSONDecodeError):
+            if not e.doc.strip():
+                raise BadRequest("the request body is empty; expected JSON")
+            raise BadRequest(
+                f"malformed JSON in the request body: {e.msg} (line {e.lineno}, column {e.colno})"
+            )
+        if isinstance(e, UnicodeDecodeError):
+            raise BadRequest("the JSON request body is not valid UTF-8")
+        raise BadRequest(f"malformed JSON in the request body: {e}")
+
+
+# --- Responses --------------------------------------------------------------------------------
+
+
+class Response(_WerkzeugResponse):
+    """werkzeug's response, with ``text/html`` as the default type for text bodies."""
+
+    default_mimetype = "text/html"
+
+
+def json_response(data: Any, status: int = 200, headers: HeadersLike | None = None) -> Response:
+    """Build an ``application/json`` response from any value :func:`json_dumps` accepts."""
+    return Response(json_dumps(data), status, headers, mimetype="application/json")
+
+
+def redirect(location: str, status: int = 302) -> Response:
+    """Answer with a redirect to ``location`` (302 by default; 303 after a form POST)."""
+    return _werkzeug_redirect(location, status, Response=Response)  # type: ignore[return-value]
+
+
+def abort(
+    status: int, message: str | None = None, *, headers: HeadersLike | None = None
+) -> NoReturn:
+    """Stop handling the request and answer with an error ``status`` (400-599).
+
+    ``message`` is shown to the client, as JSON or a small HTML page depending on what it
+    accepts; ``headers`` are added to that response (``Retry-After``, for instance).
+    """
+    exception_class = default_exceptions.get(status)
+    if exception_class is None:
+        raise ValueError(
+            f"abort() takes an HTTP error status (400-599) werkzeug knows, got {status}; "
+            "use redirect() for 3xx"
+        )
+    exception = exception_class(description=message)
+    if headers is not None:
+        exception.extra_headers = list(  # type: ignore[attr-defined]
+            headers.items() if isinstance(headers, Mapping) else headers
+        )
+    raise exception
+
+
+def _wants_json(request: Request | None) -> bool:
+    if request is None:
+        return True
+    accept = request.accept_mimetypes
+    # No Accept header, or */*, means an API client (curl, requests, fetch): JSON. Browsers
+    # ask for text/html explicitly.
+    return accept.best_match(("application/json", "text/html")) != "text/html"
+
+
+def error_response(
+    request: Request | None, error: HTTPException, *, detail: str | None = None
+) -> Response:
+    """Answer an HTTP error as ``{"error": {"status", "message"}}`` or a small HTML page.
+
+    Headers the error carries (``Allow`` on a 405, ``WWW-Authenticate`` on a 401,
+    ``Retry-After``, and any given to :func:`abort`) are kept. ``detail`` (a traceback, in
+    debug mode only) is appended to the body.
+    """
+    status = error.code or 500
+    message = error.description or error.name
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    headers.extend(getattr(error, "extra_headers", ()))
+    if _wants_json(request):
+        body: dict[str, Any] = {"status": status, "message": message}
+        if detail is not None:
+            body["detail"] = detail
+        return json_response({"error": body}, status, headers)
+    page = (
+        f"<!doctype html>\n<html lang=en>\n<meta charset=utf-8>\n"
+        f"<title>{status} {html.escape(error.name)}</title>\n"
+        f"<h1>{html.escape(error.name)}</h1>\n<p>{html.escape(message)}</p>\n"
+    )
+    if detail is not None:
+        page += f"<pre>{html.escape(detail)}</pre>\n"
+    return Response(page, status, headers, mimetype="text/html")

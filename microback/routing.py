@@ -1,0 +1,207 @@
+"""Routes: registering handlers, grouping them under a prefix, matching and building URLs.
+
+Rules, converters and URL building are werkzeug's. What is ours is the registry in front:
+rules are added to the werkzeug ``Map`` as they are declared, so a bad path or an unknown
+converter fails at import time, and paths without converters are also kept in a dict, so the
+common request is matched by one lookup instead of werkzeug's matcher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple, TypeVar
+
+from werkzeug.routing import BaseConverter, Map, MapAdapter, Rule
+
+__all__ = ["BaseConverter", "Handler", "Match", "Route", "RouteTable", "Router"]
+
+Handler = Callable[..., Any]
+_H = TypeVar("_H", bound=Handler)
+
+
+class Route(NamedTuple):
+    """One row of the route table: what ``microback routes`` prints."""
+
+    methods: frozenset[str]
+    path: str
+    endpoint: str
+
+
+class Match(NamedTuple):
+    """What routing found for a request: the endpoint, its handler and the URL values."""
+
+    endpoint: str
+    handler: Handler
+    values: dict[str, Any]
+
+
+class _Entry(NamedTuple):
+    path: str
+    endpoint: str
+    methods: frozenset[str]
+    handler: Handler
+
+
+def _handler_name(handler: Handler) -> str:
+    module = getattr(handler, "__module__", None)
+    name = getattr(handler, "__qualname__", repr(handler))
+    return f"{module}.{name}" if module else name
+
+
+def _check_methods(methods: Iterable[str] | None) -> None:
+    if isinstance(methods, str):
+        raise TypeError(f"methods must be a list such as [{methods!r}], not a string")
+
+
+class Router:
+    """A group of routes, optionally under a path ``prefix`` and an endpoint ``name``.
+
+    Register routes with :meth:`route` or the method shortcuts, then mount the group on an
+    app (or on another router) with ``app.mount(router)``. With ``name="api"``, endpoints
+    are ``"api.<function name>"`` for :meth:`App.url_for`.
+    """
+
+    def __init__(self, prefix: str = "", *, name: str | None = None) -> None:
+        if prefix and not prefix.startswith("/"):
+            raise ValueError(f"a Router prefix must start with '/', got {prefix!r}")
+        self.prefix = prefix.rstrip("/")
+        self.name = name
+        self._entries: list[_Entry] = []
+        self._handlers: dict[str, Handler] = {}
+        self._mounted_on: Router | None = None
+
+    def route(
+        self, path: str, methods: Iterable[str] | None = None, *, endpoint: str | None = None
+    ) -> Callable[[_H], _H]:
+        """Register the decorated function for ``path`` and ``methods`` (GET by default).
+
+        The handler is called as ``handler(request, **url_values)``. HEAD is answered from
+        GET, and OPTIONS automatically, unless registered explicitly.
+        """
+
+        _check_methods(methods)
+
+        def decorator(handler: _H) -> _H:
+            self.add_route(path, handler, methods, endpoint=endpoint)
+            return handler
+
+        return decorator
+
+    def get(self, path: str, *, endpoint: str | None = None) -> Callable[[_H], _H]:
+        """Register a GET (and HEAD) route."""
+        return self.route(path, ["GET"], endpoint=endpoint)
+
+    def post(self, path: str, *, endpoint: str | None = None) -> Callable[[_H], _H]:
+        """Register a POST route."""
+        return self.route(path, ["POST"], endpoint=endpoint)
+
+    def put(self, path: str, *, endpoint: str | None = None) -> Callable[[_H], _H]:
+        """Register a PUT route."""
+        return self.route(path, ["PUT"], endpoint=endpoint)
+
+    def patch(self, path: str, *, endpoint: str | None = None) -> Callable[[_H], _H]:
+        """Register a PATCH route."""
+        return self.route(path, ["PATCH"], endpoint=endpoint)
+
+    def delete(self, path: str, *, endpoint: str | None = None) -> Callable[[_H], _H]:
+        """Register a DELETE route."""
+        return self.route(path, ["DELETE"], endpoint=endpoint)
+
+    def add_route(
+        self,
+        path: str,
+        handler: Handler,
+        methods: Iterable[str] | None = None,
+        *,
+        endpoint: str | None = None,
+    ) -> None:
+        """Register ``handler`` without a decorator; see :meth:`route`."""
+        if not path.startswith("/"):
+            raise ValueError(f"a route path must start with '/', got {path!r}")
+        _check_methods(methods)
+        if not callable(handler):
+            raise TypeError(f"the handler for {path!r} is not callable: {handler!r}")
+        if self._mounted_on is not None:
+            raise RuntimeError(
+                f"cannot add {path!r}: this Router is already mounted; "
+                "register its routes before mounting it"
+            )
+        names = frozenset(method.upper() for method in (methods or ["GET"]))
+        name = endpoint or getattr(handler, "__name__", None)
+        if not name:
+            raise ValueError(f"cannot name the endpoint for {handler!r}; pass endpoint=")
+        if self.name:
+            name = f"{self.name}.{name}"
+        self._add(_Entry(self.prefix + path, name, names, handler))
+
+    def mount(self, router: Router) -> None:
+        """Add every route of ``router`` here, under its prefix and endpoint name."""
+        if router is self or router._mounted_on is not None:
+            raise ValueError("a Router can be mounted once, and not on itself")
+        router._mounted_on = self
+        for entry in router._entries:
+            endpoint = f"{self.name}.{entry.endpoint}" if self.name else entry.endpoint
+            self._add(entry._replace(path=self.prefix + entry.path, endpoint=endpoint))
+
+    def _add(self, entry: _Entry) -> None:
+        existing = self._handlers.get(entry.endpoint)
+        if existing is not None and existing is not entry.handler:
+            raise ValueError(
+                f"endpoint {entry.endpoint!r} is already taken by {_handler_name(existing)}; "
+                f"pass endpoint= for {_handler_name(entry.handler)} or give its Router a name"
+            )
+        self._handlers[entry.endpoint] = entry.handler
+        self._entries.append(entry)
+
+
+class RouteTable:
+    """The compiled routes of an app: werkzeug's ``Map`` plus a dict for static paths."""
+
+    def __init__(self, converters: dict[str, type[BaseConverter]] | None = None) -> None:
+        self.map = Map(converters=converters)
+        self.handlers: dict[str, Handler] = {}
+        self._static: dict[str, dict[str, str]] = {}
+        self._builder: MapAdapter | None = None
+
+    def add(self, entry: _Entry) -> None:
+        rule = Rule(entry.path, methods=entry.methods, endpoint=entry.endpoint)
+        self.map.add(rule)
+        self.handlers[entry.endpoint] = entry.handler
+        self._builder = None
+        if not rule.arguments:
+            by_method = self._static.setdefault(entry.path, {})
+            for method in rule.methods or ():
+                by_method.setdefault(method, entry.endpoint)
+
+    def match(self, environ: dict[str, Any], path: str, method: str) -> Match:
+        """Find the handler for ``method`` and ``path``, or raise werkzeug's HTTP errors.
+
+        Raises ``NotFound``, ``MethodNotAllowed`` (with the allowed methods) or
+        ``RequestRedirect`` (a 308 to the canonical path, e.g. with a trailing slash).
+        """
+        by_method = self._static.get(path)
+        if by_method is not None:
+            endpoint = by_method.get(method)
+            if endpoint is not None:
+                return Match(endpoint, self.handlers[endpoint], {})
+        adapter = self.map.bind_to_environ(environ)
+        endpoint, values = adapter.match(path, method)
+        return Match(endpoint, self.handlers[endpoint], dict(values))
+
+    def allowed_methods(self, environ: dict[str, Any], path: str) -> list[str]:
+        """Give the methods some route accepts at ``path`` (empty when nothing matches)."""
+        return list(self.map.bind_to_environ(environ).allowed_methods(path))
+
+    def build(self, endpoint: str, values: dict[str, Any]) -> str:
+        """Build the path for ``endpoint``; values that are not URL parts become the query."""
+        if self._builder is None:
+            self._builder = self.map.bind("localhost")
+        return self._builder.build(endpoint, values)
+
+    def routes(self) -> list[Route]:
+        """List every route, sorted by path then endpoint."""
+        rows = [
+            Route(frozenset(rule.methods or ()), rule.rule, str(rule.endpoint))
+            for rule in self.map.iter_rules()
+        ]
+        return sorted(rows, key=lambda row: (row.path, row.endpoint))

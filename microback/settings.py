@@ -1,0 +1,169 @@
+"""Typed application settings, read from keyword arguments and ``MICROBACK_*`` variables.
+
+Settings are validated once, when the app is created, so a typo or a bad value stops the
+process at start-up with a message naming the setting instead of failing on some later
+request. Precedence is defaults < keyword arguments < environment: the code states what the
+app wants, the deployment may override it without editing the code (twelve-factor style, and
+the same rule ``DATABASE_URL`` follows).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import logging
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["Settings", "SettingsError", "parse_bool", "parse_size"]
+
+ENV_PREFIX = "MICROBACK_"
+
+logger = logging.getLogger("microback")
+
+
+class SettingsError(ValueError):
+    """A setting is unknown or has a value that cannot be used; the message names it."""
+
+
+def parse_bool(raw: str) -> bool:
+    """Read a boolean the way people write one in an environment variable."""
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("must be one of true/false, yes/no, on/off, 1/0")
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1024,
+    "kib": 1024,
+    "m": 1024**2,
+    "mb": 1024**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gb": 1024**3,
+    "gib": 1024**3,
+}
+
+
+def parse_size(raw: str) -> int:
+    """Read a byte count such as ``1048576``, ``512k`` or ``16MiB`` (units are powers of 1024)."""
+    text = raw.strip().lower().replace(" ", "")
+    digits = text.rstrip("kmgib")
+    unit = text[len(digits) :]
+    if not digits.isdigit() or unit not in _SIZE_UNITS:
+        raise ValueError("must be a whole number of bytes, optionally with a unit (k, M, G)")
+    return int(digits) * _SIZE_UNITS[unit]
+
+
+def _parse_int(raw: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+
+
+def _format_size(size: int) -> str:
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} bytes"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    kind: type[Any]
+    parse: Callable[[str], Any]
+    help: str
+    minimum: int | None = None
+
+
+_SPECS: dict[str, _Spec] = {
+    "debug": _Spec(bool, parse_bool, "show tracebacks in 500 responses (never in production)"),
+    "secret_key": _Spec(str, str, "key that signs sessions and tokens"),
+    "max_content_length": _Spec(int, parse_size, "largest request body accepted", minimum=0),
+    "max_form_memory_size": _Spec(int, parse_size, "largest non-file form field", minimum=0),
+    "max_form_parts": _Spec(int, _parse_int, "most parts in a multipart form", minimum=1),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The settings an :class:`~microback.App` runs with.
+
+    Build them with :meth:`load`; the secret key is never shown by ``repr`` or in errors.
+    """
+
+    debug: bool = False
+    secret_key: str = dataclasses.field(default="", repr=False)
+    #: The request-body limit. 1 MiB, like nginx's ``client_max_body_size``: big enough for any
+    #: JSON API payload, small enough that a hostile client cannot fill memory.
+    max_content_length: int = 1024 * 1024
+    max_form_memory_size: int = 500_000
+    max_form_parts: int = 1000
+    #: True when no secret key was configured and a random one was generated at start-up.
+    secret_key_generated: bool = dataclasses.field(default=False, compare=False)
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Validate keyword settings, apply ``MICROBACK_*`` variables over them, fill the rest."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, value in overrides.items():
+            spec = _spec_for(name, f"unknown setting {name!r}")
+            values[name] = _check_type(name, spec, value)
+        for name, spec in _SPECS.items():
+            variable = ENV_PREFIX + name.upper()
+            if variable in environ:
+                raw = environ[variable]
+                try:
+                    parsed = spec.parse(raw)
+                except ValueError as exc:
+                    shown = "(hidden)" if name == "secret_key" else repr(raw)
+                    raise SettingsError(f"invalid {variable}={shown}: {exc}") from None
+                values[name] = _check_type(variable, spec, parsed)
+        if not values.get("secret_key"):
+            if "secret_key" in values:
+                raise SettingsError("secret_key is empty; set a long random value or leave it out")
+            values["secret_key"] = secrets.token_urlsafe(32)
+            values["secret_key_generated"] = True
+            logger.warning(
+                "No secret key set (MICROBACK_SECRET_KEY): using a random one; sessions and "
+                "signed data will not survive a restart."
+            )
+        return cls(**values)
+
+    def describe(self, name: str) -> str:
+        """Give a human-readable value for messages: sizes with units, the secret hidden."""
+        if name == "secret_key":
+            return "(hidden)"
+        value = getattr(self, name)
+        return _format_size(value) if _SPECS[name].parse is parse_size else repr(value)
+
+
+def _spec_for(name: str, problem: str) -> _Spec:
+    if name in _SPECS:
+        return _SPECS[name]
+    close = difflib.get_close_matches(name, _SPECS, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; known settings: {', '.join(_SPECS)}"
+    raise SettingsError(problem + hint)
+
+
+def _check_type(label: str, spec: _Spec, value: Any) -> Any:
+    # bool is an int subclass: max_content_length=True is a mistake, not 1 byte.
+    if not isinstance(value, spec.kind) or (spec.kind is int and isinstance(value, bool)):
+        raise SettingsError(
+            f"setting {label} must be {spec.kind.__name__}, got {type(value).__name__}"
+        )
+    if spec.minimum is not None and value < spec.minimum:
+        raise SettingsError(f"setting {label} must be at least {spec.minimum}, got {value}")
+    return value

@@ -1,0 +1,431 @@
+import dataclasses
+import datetime
+import decimal
+import logging
+import uuid
+
+import pytest
+from werkzeug.exceptions import Conflict
+
+from microback import App, Response, abort, redirect
+from microback.testing import TestClient
+
+
+def test_return_types_become_responses(app, client):
+    @app.get("/dict")
+    def as_dict(request):
+        return {"é": 1}
+
+    @app.get("/list")
+    def as_list(request):
+        return [1, 2]
+
+    @app.get("/str")
+    def as_str(request):
+        return "<p>hi</p>"
+
+    @app.get("/bytes")
+    def as_bytes(request):
+        return b"\x00\x01"
+
+    @app.get("/response")
+    def as_response(request):
+        return Response("plain", mimetype="text/plain", status=202)
+
+    response = client.get("/dict")
+    assert response.content_type == "application/json"
+    assert response.body == '{"é":1}'.encode()
+    assert client.get("/list").json == [1, 2]
+    html = client.get("/str")
+    assert html.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert html.text == "<p>hi</p>"
+    raw = client.get("/bytes")
+    assert raw.content_type == "application/octet-stream"
+    assert raw.body == b"\x00\x01"
+    plain = client.get("/response", status=202)
+    assert plain.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+def test_tuples_set_status_and_headers(app, client):
+    @app.post("/created")
+    def created(request):
+        return {"id": 1}, 201
+
+    @app.get("/tagged")
+    def tagged(request):
+        return "ok", 200, {"X-Tag": "a"}
+
+    @app.get("/headers-only")
+    def headers_only(request):
+        return "ok", [("X-Tag", "b")]
+
+    response = client.post("/created", status=201)
+    assert response.json == {"id": 1}
+    assert client.get("/tagged").headers["X-Tag"] == "a"
+    assert client.get("/headers-only").headers["X-Tag"] == "b"
+
+
+def test_json_understands_common_types(app, client):
+    @dataclasses.dataclass
+    class Point:
+        x: int
+        y: int
+
+    when = datetime.datetime(2026, 11, 25, 10, 0, tzinfo=datetime.timezone.utc)
+    ident = uuid.UUID(int=1)
+
+    @app.get("/")
+    def index(request):
+        return {
+            "when": when,
+            "day": when.date(),
+            "id": ident,
+            "price": decimal.Decimal("9.99"),
+            "point": Point(1, 2),
+            "tags": {"b", "a"},
+        }
+
+    assert client.get("/").json == {
+        "when": "2026-11-25T10:00:00+00:00",
+        "day": "2026-11-25",
+        "id": str(ident),
+        "price": "9.99",
+        "point": {"x": 1, "y": 2},
+        "tags": ["a", "b"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, "returned NoneType"),
+        (42, "returned int"),
+        (("a", 200, {}, "extra"), "tuple of 4 items"),
+        (("a", "201 Created", {}), "returned status '201 Created'"),
+        (("a", 1000), "returned status 1000"),
+        (("a", True), "returned status True"),
+    ],
+)
+def test_bad_return_values_are_a_logged_type_error(app, client, caplog, value, expected):
+    @app.get("/")
+    def broken_handler(request):
+        return value
+
+    with caplog.at_level(logging.ERROR, logger="microback.app"):
+        response = client.get("/", status=500)
+    assert response.json == {
+        "error": {
+            "status": 500,
+            "message": response.json["error"]["message"],
+        }
+    }
+    assert "TypeError" not in response.text
+    logged = caplog.records[-1]
+    assert logged.exc_info[0] is TypeError
+    message = str(logged.exc_info[1])
+    assert "test_app" in message and "broken_handler" in message
+    assert expected in message
+
+
+def test_unexpected_exception_is_logged_and_reveals_nothing(app, client, caplog):
+    @app.get("/boom")
+    def boom(request):
+        raise RuntimeError("database password is hunter2")
+
+    with caplog.at_level(logging.ERROR, logger="microback.app"):
+        response = client.get("/boom?token=secret-token", status=500)
+    assert "hunter2" not in response.text
+    assert "Traceback" not in response.text
+    assert response.json["error"]["status"] == 500
+    record = caplog.records[-1]
+    assert record.getMessage() == "unhandled exception in GET /boom"
+    assert "secret-token" not in caplog.text
+    assert record.exc_info[0] is RuntimeError
+    html = client.get("/boom", status=500, headers={"Accept": "text/html"})
+    assert "hunter2" not in html.text
+    assert "<h1>Internal Server Error</h1>" in html.text
+
+
+def test_debug_mode_shows_the_traceback():
+    app = App(debug=True, secret_key="x" * 32)
+
+    @app.get("/boom")
+    def boom(request):
+        raise RuntimeError("visible in debug")
+
+    response = TestClient(app).get("/boom", status=500)
+    assert "RuntimeError: visible in debug" in response.json["error"]["detail"]
+    assert "Traceback" in response.json["error"]["detail"]
+
+
+def test_abort_with_message_and_headers(app, client):
+    @app.get("/limited")
+    def limited(request):
+        abort(429, "slow down", headers={"Retry-After": "30"})
+
+    response = client.get("/limited", status=429)
+    assert response.json == {"error": {"status": 429, "message": "slow down"}}
+    assert response.headers["Retry-After"] == "30"
+
+
+def test_abort_refuses_non_error_statuses():
+    with pytest.raises(ValueError, match="use redirect"):
+        abort(302)
+
+
+def test_redirect(app, client):
+    @app.post("/form")
+    def form(request):
+        return redirect("/done", 303)
+
+    response = client.post("/form", status=303)
+    assert response.headers["Location"].endswith("/done")
+
+
+def test_errors_are_html_for_browsers_and_json_for_api_clients(app, client):
+    @app.get("/gone")
+    def gone(request):
+        abort(404, "note <b>7</b> not found")
+
+    api = client.get("/gone", status=404)
+    assert api.json == {"error": {"status": 404, "message": "note <b>7</b> not found"}}
+    browser = client.get(
+        "/gone", status=404, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    )
+    assert browser.content_type == "text/html"
+    assert "note &lt;b&gt;7&lt;/b&gt; not found" in browser.text
+    assert "<b>7</b>" not in browser.text
+    assert client.get("/gone", status=404, headers={"Accept": "*/*"}).json["error"]["status"]
+    assert client.get("/nowhere", status=404).json == {
+        "error": {"status": 404, "message": "nothing here: no route matches /nowhere"}
+    }
+
+
+def test_errorhandler_by_code_and_by_exception_class(app, client):
+    class OutOfStock(Exception):
+        pass
+
+    @app.errorhandler(404)
+    def not_found(request, error):
+        return {"missing": request.path}, 404
+
+    @app.errorhandler(OutOfStock)
+    def out_of_stock(request, error):
+        return {"problem": str(error)}, 409
+
+    @app.errorhandler(Conflict)
+    def conflict(request, error):
+        return "conflict page", 409
+
+    @app.get("/buy")
+    def buy(request):
+        raise OutOfStock("no more widgets")
+
+    @app.get("/clash")
+    def clash(request):
+        abort(409)
+
+    assert client.get("/absent", status=404).json == {"missing": "/absent"}
+    assert client.get("/buy", status=409).json == {"problem": "no more widgets"}
+    assert client.get("/clash", status=409).text == "conflict page"
+
+
+def test_errorhandler_for_500_gets_unexpected_exceptions(app, client):
+    @app.errorhandler(500)
+    def server_error(request, error):
+        return {"sorry": type(error.original_exception).__name__}, 500
+
+    @app.get("/boom")
+    def boom(request):
+        raise KeyError("x")
+
+    assert client.get("/boom", status=500).json == {"sorry": "KeyError"}
+
+
+def test_a_failing_error_handler_is_a_plain_500(app, client, caplog):
+    @app.errorhandler(404)
+    def broken(request, error):
+        raise RuntimeError("handler bug")
+
+    with caplog.at_level(logging.ERROR, logger="microback.app"):
+        response = client.get("/absent", status=500)
+    assert "handler bug" not in response.text
+    assert any(r.exc_info and r.exc_info[0] is RuntimeError for r in caplog.records)
+
+
+def test_errorhandler_takes_only_error_statuses(app):
+    with pytest.raises(ValueError, match="400 to 599"):
+        app.errorhandler(200)
+
+
+def test_hooks_run_in_order_and_teardown_sees_the_error(app, client):
+    calls = []
+
+    @app.before_request
+    def before(request):
+        calls.append(("before", request.endpoint))
+
+    @app.after_request
+    def after(request, response):
+        calls.append(("after", response.status_code))
+        response.headers["X-After"] = "yes"
+
+    @app.teardown
+    def teardown(request, error):
+        calls.append(("teardown", type(error).__name__ if error else None))
+
+    @app.get("/ok")
+    def ok(request):
+        calls.append(("handler", None))
+        return "ok"
+
+    @app.get("/fail")
+    def fail(request):
+        raise ValueError("nope")
+
+    assert client.get("/ok").headers["X-After"] == "yes"
+    assert calls == [("before", "ok"), ("handler", None), ("after", 200), ("teardown", None)]
+    calls.clear()
+    assert client.get("/fail", status=500).headers["X-After"] == "yes"
+    assert calls == [("before", "fail"), ("after", 500), ("teardown", "ValueError")]
+    calls.clear()
+    client.get("/missing", status=404)
+    assert calls == [("before", None), ("after", 404), ("teardown", "NotFound")]
+
+
+def test_before_request_can_answer_early(app, client):
+    @app.before_request
+    def maintenance(request):
+        if request.args.get("closed"):
+            return {"closed": True}, 503
+
+    @app.get("/")
+    def index(request):
+        return "open"
+
+    assert client.get("/").text == "open"
+    assert client.get("/?closed=1", status=503).json == {"closed": True}
+
+
+def test_after_request_can_replace_the_response(app, client):
+    @app.after_request
+    def replace(request, response):
+        return Response("replaced", status=200)
+
+    assert client.get("/nothing-here").text == "replaced"
+
+
+def test_failing_after_hook_is_a_500_and_teardown_still_runs(app, client, caplog):
+    seen = []
+
+    @app.after_request
+    def broken(request, response):
+        raise RuntimeError("after hook bug")
+
+    @app.teardown
+    def teardown(request, error):
+        seen.append(error)
+
+    @app.get("/")
+    def index(request):
+        return "ok"
+
+    with caplog.at_level(logging.ERROR, logger="microback.app"):
+        response = client.get("/", status=500)
+    assert "after hook bug" not in response.text
+    assert isinstance(seen[0], RuntimeError)
+
+
+def test_failing_teardown_is_logged_and_others_still_run(app, client, caplog):
+    seen = []
+
+    @app.teardown
+    def broken(request, error):
+        raise RuntimeError("teardown bug")
+
+    @app.teardown
+    def second(request, error):
+        seen.append("second")
+
+    @app.get("/")
+    def index(request):
+        return "ok"
+
+    with caplog.at_level(logging.ERROR, logger="microback.app"):
+        assert client.get("/").text == "ok"
+    assert seen == ["second"]
+    assert "teardown hook" in caplog.text and "broken" in caplog.text
+
+
+def test_body_over_the_limit_is_413_naming_the_limit(client):
+    app = App(secret_key="x" * 32, max_content_length=1024)
+    received = []
+
+    @app.post("/upload")
+    def upload(request):
+        received.append(request.get_data())
+        return "stored"
+
+    client = TestClient(app)
+    assert client.post("/upload", b"x" * 1024).text == "stored"
+    response = client.post("/upload", b"x" * 1025, status=413)
+    assert response.json["error"]["message"] == (
+        "the request body is 1025 bytes; the limit is 1 KiB (setting max_content_length)"
+    )
+    assert received == [b"x" * 1024]
+
+
+def test_default_body_limit_is_one_mebibyte(app, client):
+    @app.post("/echo")
+    def echo(request):
+        return {"size": len(request.get_data())}
+
+    assert client.post("/echo", b"x" * (1024 * 1024)).json == {"size": 1024 * 1024}
+    message = client.post("/echo", b"x" * (1024 * 1024 + 1), status=413).json["error"]["message"]
+    assert "the limit is 1 MiB" in message
+
+
+def test_form_limits_are_kept():
+    app = App(secret_key="x" * 32, max_form_parts=3)
+
+    @app.post("/form")
+    def form(request):
+        return dict(request.form)
+
+    client = TestClient(app)
+    fields = [("a", "1"), ("b", "2")]
+    assert client.post("/form", fields, upload_files=[("f", "f.txt", b"x")]).json == {
+        "a": "1",
+        "b": "2",
+    }
+    many = [(f"k{i}", "v") for i in range(5)]
+    response = client.post("/form", many, upload_files=[("f", "f.txt", b"x")], status=413)
+    assert "3 form parts" in response.json["error"]["message"]
+
+
+def test_request_knows_its_app_and_route(app, client):
+    @app.get("/who/<name>")
+    def who(request, name):
+        return {"app": request.app is app, "endpoint": request.endpoint, **request.view_args}
+
+    assert client.get("/who/ada").json == {"app": True, "endpoint": "who", "name": "ada"}
+
+
+def test_wsgi_middleware_wraps_wsgi_app(app, client):
+    def add_header(wsgi_app):
+        def middleware(environ, start_response):
+            def start(status, headers, exc_info=None):
+                return start_response(status, [*headers, ("X-Middleware", "1")], exc_info)
+
+            return wsgi_app(environ, start)
+
+        return middleware
+
+    @app.get("/")
+    def index(request):
+        return "ok"
+
+    app.wsgi_app = add_header(app.wsgi_app)
+    response = client.get("/")
+    assert response.headers["X-Middleware"] == "1"
+    assert app.url_for("index") == "/"  # the app object is still the app

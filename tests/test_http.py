@@ -1,0 +1,148 @@
+import json
+
+import pytest
+
+
+@pytest.fixture
+def echo_app(app):
+    @app.post("/echo")
+    def echo(request):
+        return {"received": request.json}
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [
+        (
+            "{bad",
+            "application/json",
+            "malformed JSON in the request body: Expecting property "
+            "name enclosed in double quotes (line 1, column 2)",
+        ),
+        ("", "application/json", "the request body is empty; expected JSON"),
+        (
+            '{"a": 1}',
+            "text/plain",
+            "expected a JSON body with Content-Type: application/json, got 'text/plain'",
+        ),
+        (
+            '{"a": 1}',
+            None,
+            "expected a JSON body with Content-Type: application/json, got no Content-Type",
+        ),
+        (
+            '{"a": NaN}',
+            "application/json",
+            "malformed JSON in the request body: NaN is not valid JSON",
+        ),
+        (
+            "[" * 100_000,
+            "application/json",
+            "malformed JSON in the request body: JSON nested too deeply",
+        ),
+        (b"\xff\xfe{}", "application/json", "the JSON request body is not valid UTF-8"),
+    ],
+)
+def test_bad_json_is_a_400_that_says_what_is_wrong(echo_app, client, body, content_type, message):
+    headers = {"Content-Type": content_type} if content_type else {}
+    if content_type is None:
+        response = client.request("/echo", method="POST", body=body.encode(), status=400)
+    else:
+        response = client.post("/echo", body, headers=headers, status=400)
+    assert response.json == {"error": {"status": 400, "message": message}}
+
+
+def test_good_json_is_parsed(echo_app, client):
+    response = client.post_json("/echo", {"text": "héllo", "n": [1, 2]})
+    assert response.json == {"received": {"text": "héllo", "n": [1, 2]}}
+    vendor = client.post(
+        "/echo", json.dumps([1]), headers={"Content-Type": "application/vnd.api+json"}
+    )
+    assert vendor.json == {"received": [1]}
+
+
+@pytest.fixture
+def params_app(app):
+    @app.get("/int")
+    def get_int(request):
+        return {"limit": request.args.get_int("limit", 20, min=1, max=100)}
+
+    @app.get("/required")
+    def required(request):
+        return {"page": request.args.get_int("page")}
+
+    @app.get("/float")
+    def get_float(request):
+        return {"ratio": request.args.get_float("ratio", 0.5, min=0, max=1)}
+
+    @app.get("/bool")
+    def get_bool(request):
+        return {"flag": request.args.get_bool("flag", False)}
+
+    @app.get("/str")
+    def get_str(request):
+        return {"order": request.args.get_str("order", "asc", choices=["asc", "desc"])}
+
+    @app.get("/short")
+    def short(request):
+        return {"q": request.args.get_str("q", max_length=5)}
+
+    @app.post("/form")
+    def form(request):
+        return {"qty": request.form.get_int("qty", min=1)}
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("/int", {"limit": 20}),
+        ("/int?limit=1", {"limit": 1}),
+        ("/int?limit=100", {"limit": 100}),
+        ("/required?page=-3", {"page": -3}),
+        ("/float?ratio=0.25", {"ratio": 0.25}),
+        ("/bool?flag=yes", {"flag": True}),
+        ("/bool?flag=0", {"flag": False}),
+        ("/str?order=desc", {"order": "desc"}),
+        ("/short?q=abc", {"q": "abc"}),
+    ],
+)
+def test_typed_getters_read_good_values(params_app, client, url, expected):
+    assert client.get(url).json == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("/int?limit=0", "the 'limit' parameter must be an integer from 1 to 100, got '0'"),
+        ("/int?limit=101", "the 'limit' parameter must be an integer from 1 to 100, got '101'"),
+        ("/int?limit=abc", "the 'limit' parameter must be an integer from 1 to 100, got 'abc'"),
+        ("/int?limit=", "the 'limit' parameter must be an integer from 1 to 100, got ''"),
+        ("/int?limit=1_0", "the 'limit' parameter must be an integer from 1 to 100, got '1_0'"),
+        ("/int?limit=" + "9" * 5000, "the 'limit' parameter must be an integer from 1 to 100"),
+        ("/required", "the 'page' parameter is required"),
+        ("/float?ratio=nan", "the 'ratio' parameter must be a number from 0 to 1, got 'nan'"),
+        ("/float?ratio=2", "the 'ratio' parameter must be a number from 0 to 1, got '2'"),
+        ("/bool?flag=maybe", "the 'flag' parameter must be true or false, got 'maybe'"),
+        ("/str?order=up", "the 'order' parameter must be one of 'asc', 'desc', got 'up'"),
+        ("/short?q=toolong", "the 'q' parameter must be at most 5 characters long"),
+    ],
+)
+def test_typed_getters_answer_400_naming_the_parameter(params_app, client, url, message):
+    error = client.get(url, status=400).json["error"]
+    assert error["status"] == 400
+    assert error["message"].startswith(message)
+
+
+def test_long_bad_values_are_shortened_in_the_message(params_app, client):
+    message = client.get("/int?limit=" + "x" * 500, status=400).json["error"]["message"]
+    assert len(message) < 150
+
+
+def test_typed_getters_work_on_forms(params_app, client):
+    assert client.post("/form", {"qty": "3"}).json == {"qty": 3}
+    message = client.post("/form", {"qty": "0"}, status=400).json["error"]["message"]
+    assert message == "the 'qty' parameter must be an integer of at least 1, got '0'"

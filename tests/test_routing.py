@@ -1,0 +1,239 @@
+import uuid
+
+import pytest
+from werkzeug.routing import BuildError
+
+from microback import App, BaseConverter, Router
+from microback.testing import TestClient
+
+
+def test_converters_pass_typed_values_to_the_handler(app, client):
+    @app.get("/notes/<int:note_id>")
+    def note(request, note_id):
+        return {"id": note_id, "type": type(note_id).__name__}
+
+    @app.get("/things/<uuid:thing>")
+    def thing(request, thing):
+        return {"thing": str(thing), "type": type(thing).__name__}
+
+    @app.get("/files/<path:name>")
+    def file(request, name):
+        return {"name": name}
+
+    assert client.get("/notes/42").json == {"id": 42, "type": "int"}
+    assert client.get("/notes/abc", status=404)
+    some = uuid.uuid4()
+    assert client.get(f"/things/{some}").json == {"thing": str(some), "type": "UUID"}
+    assert client.get("/files/a/b/c.txt").json == {"name": "a/b/c.txt"}
+
+
+def test_custom_converter(app, client):
+    class Slug(BaseConverter):
+        regex = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+
+        def to_python(self, value):
+            return value.split("-")
+
+        def to_url(self, value):
+            return "-".join(value)
+
+    app.add_converter("slug", Slug)
+
+    @app.get("/posts/<slug:words>")
+    def post(request, words):
+        return {"words": words}
+
+    assert client.get("/posts/hello-big-world").json == {"words": ["hello", "big", "world"]}
+    assert client.get("/posts/Not_A_Slug", status=404)
+    assert app.url_for("post", words=["a", "b"]) == "/posts/a-b"
+
+
+def test_unknown_converter_fails_at_registration(app):
+    with pytest.raises(LookupError, match="nosuch"):
+        app.add_route("/x/<nosuch:v>", lambda request, v: "")
+
+
+def test_method_shortcuts_and_route_with_methods(app, client):
+    @app.route("/items", methods=["GET", "POST"])
+    def items(request):
+        return {"method": request.method}
+
+    @app.put("/items/<int:i>")
+    def put(request, i):
+        return {"put": i}
+
+    @app.patch("/items/<int:i>")
+    def patch(request, i):
+        return {"patch": i}
+
+    @app.delete("/items/<int:i>")
+    def delete(request, i):
+        return "", 204
+
+    assert client.get("/items").json == {"method": "GET"}
+    assert client.post("/items").json == {"method": "POST"}
+    assert client.put("/items/1").json == {"put": 1}
+    assert client.patch("/items/2").json == {"patch": 2}
+    assert client.delete("/items/3").status_int == 204
+
+
+def test_methods_must_be_a_list(app):
+    with pytest.raises(TypeError, match=r"\['POST'\]"):
+        app.route("/x", methods="POST")
+
+
+def test_router_prefix_and_name(app, client):
+    api = Router(prefix="/api", name="api")
+
+    @api.get("/notes")
+    def list_notes(request):
+        return {"endpoint": request.endpoint}
+
+    app.mount(api)
+    assert client.get("/api/notes").json == {"endpoint": "api.list_notes"}
+    assert app.url_for("api.list_notes") == "/api/notes"
+    assert client.get("/notes", status=404)
+
+
+def test_nested_routers_combine_prefixes_and_names(app, client):
+    v1 = Router(prefix="/v1", name="v1")
+    api = Router(prefix="/api", name="api")
+
+    @v1.get("/ping")
+    def ping(request):
+        return "pong"
+
+    api.mount(v1)
+    app.mount(api)
+    assert client.get("/api/v1/ping").text == "pong"
+    assert app.url_for("api.v1.ping") == "/api/v1/ping"
+
+
+def test_router_refuses_routes_after_mounting(app):
+    router = Router(prefix="/r")
+    app.mount(router)
+    with pytest.raises(RuntimeError, match="already mounted"):
+        router.add_route("/late", lambda request: "")
+
+
+def test_duplicate_endpoint_names_both_handlers(app):
+    @app.get("/a")
+    def index(request):
+        return ""
+
+    other = Router()
+
+    @other.get("/b")
+    def index(request):  # noqa: F811 - the clash is the point
+        return ""
+
+    with pytest.raises(ValueError, match="endpoint 'index' is already taken"):
+        app.mount(other)
+
+
+def test_url_for_puts_extra_values_in_the_query(app):
+    @app.get("/notes/<int:note_id>")
+    def note(request, note_id):
+        return ""
+
+    assert app.url_for("note", note_id=7, page=2) == "/notes/7?page=2"
+    with pytest.raises(BuildError):
+        app.url_for("note")
+    with pytest.raises(BuildError):
+        app.url_for("missing")
+
+
+def test_head_is_answered_from_get_without_a_body(app, client):
+    @app.get("/data")
+    def data(request):
+        return {"a": 1}
+
+    get, head = client.get("/data"), client.head("/data")
+    assert head.status_int == 200
+    assert head.body == b""
+    assert head.headers["Content-Length"] == get.headers["Content-Length"] == "7"
+    assert head.headers["Content-Type"] == "application/json"
+
+
+def test_options_lists_allowed_methods(app, client):
+    @app.route("/things", methods=["GET", "POST"])
+    def things(request):
+        return ""
+
+    response = client.options("/things")
+    assert response.status_int == 200
+    assert response.headers["Allow"] == "GET, HEAD, OPTIONS, POST"
+    assert response.body == b""
+    assert client.options("/nothing", status=404)
+
+
+def test_method_not_allowed_gives_405_with_allow(app, client):
+    @app.post("/submit")
+    def submit(request):
+        return ""
+
+    response = client.get("/submit", status=405)
+    assert response.headers["Allow"] == "OPTIONS, POST"
+    assert response.json["error"] == {
+        "status": 405,
+        "message": "GET is not allowed for /submit; allowed: OPTIONS, POST",
+    }
+
+
+def test_static_route_wins_over_a_converter_route(app, client):
+    @app.get("/users/<name>")
+    def user(request, name):
+        return {"user": name}
+
+    @app.get("/users/me")
+    def me(request):
+        return {"user": "(me)"}
+
+    assert client.get("/users/me").json == {"user": "(me)"}
+    assert client.get("/users/ada").json == {"user": "ada"}
+
+
+def test_missing_trailing_slash_redirects(app, client):
+    @app.get("/docs/")
+    def docs(request):
+        return "docs"
+
+    response = client.get("/docs", status=308)
+    assert response.headers["Location"].endswith("/docs/")
+
+
+def test_routes_table_lists_every_route(app):
+    @app.get("/")
+    def index(request):
+        return ""
+
+    @app.post("/notes")
+    def create(request):
+        return ""
+
+    rows = [(sorted(r.methods), r.path, r.endpoint) for r in app.routes]
+    assert rows == [(["GET", "HEAD"], "/", "index"), (["POST"], "/notes", "create")]
+
+
+def test_routes_added_after_first_request_are_served(app):
+    client = TestClient(app)
+
+    @app.get("/early")
+    def early(request):
+        return "early"
+
+    assert client.get("/early").text == "early"
+
+    @app.get("/late")
+    def late(request):
+        return "late"
+
+    assert client.get("/late").text == "late"
+
+
+def test_bad_paths_are_refused():
+    app = App(secret_key="x" * 32)
+    with pytest.raises(ValueError, match="must start with '/'"):
+        app.add_route("nope", lambda request: "")
+    with pytest.raises(ValueError, match="must start with '/'"):
+        Router(prefix="api")
