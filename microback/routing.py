@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, TypeVar
 
-from werkzeug.routing import BaseConverter, Map, MapAdapter, Rule
+from werkzeug.routing import BaseConverter, Map, MapAdapter, RequestRedirect, Rule
 
 __all__ = ["BaseConverter", "Handler", "Match", "Route", "RouteTable", "Router"]
 
@@ -161,13 +161,15 @@ class RouteTable:
         self.map = Map(converters=converters)
         self.handlers: dict[str, Handler] = {}
         self._static: dict[str, dict[str, str]] = {}
+        # Bound once, not per request: binding costs more than matching a static path.
+        self._matcher: MapAdapter | None = None
         self._builder: MapAdapter | None = None
 
     def add(self, entry: _Entry) -> None:
         rule = Rule(entry.path, methods=entry.methods, endpoint=entry.endpoint)
         self.map.add(rule)
         self.handlers[entry.endpoint] = entry.handler
-        self._builder = None
+        self._matcher = self._builder = None
         if not rule.arguments:
             by_method = self._static.setdefault(entry.path, {})
             for method in rule.methods or ():
@@ -184,13 +186,14 @@ class RouteTable:
             endpoint = by_method.get(method)
             if endpoint is not None:
                 return Match(endpoint, self.handlers[endpoint], {})
-        adapter = self.map.bind_to_environ(environ)
-        endpoint, values = adapter.match(path, method)
+        if self._matcher is None:
+            self._matcher = self.map.bind("localhost")
+        try:
+            endpoint, values = self._matcher.match(path, method)
+        except RequestRedirect:
+            # Rare: bind to this request's host and scheme so the redirect URL is right.
+            endpoint, values = self.map.bind_to_environ(environ).match(path, method)
         return Match(endpoint, self.handlers[endpoint], dict(values))
-
-    def allowed_methods(self, environ: dict[str, Any], path: str) -> list[str]:
-        """Give the methods some route accepts at ``path`` (empty when nothing matches)."""
-        return list(self.map.bind_to_environ(environ).allowed_methods(path))
 
     def build(self, endpoint: str, values: dict[str, Any]) -> str:
         """Build the path for ``endpoint``; values that are not URL parts become the query."""
