@@ -20,6 +20,7 @@ from werkzeug.exceptions import (
     RequestEntityTooLarge,
 )
 from werkzeug.routing import BaseConverter, RequestRedirect
+from werkzeug.utils import cached_property
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
 from .http import Request, Response, error_response, json_dumps
@@ -80,6 +81,17 @@ class App(Router):
     def add_converter(self, name: str, converter: type[BaseConverter]) -> None:
         """Make ``<name:value>`` usable in paths; register it before the routes that use it."""
         self._table.map.converters[name] = converter
+
+    def add_request_property(self, name: str, loader: Callable[[Request], Any]) -> None:
+        """Give this app's requests a lazy attribute: ``request.<name>`` is ``loader(request)``.
+
+        The loader runs on first access and its value is kept for the rest of the request, so
+        a request that never reads ``request.session`` never pays for verifying the cookie.
+        Extensions use this instead of subclassing the request.
+        """
+        if hasattr(self.request_class, name):
+            raise ValueError(f"requests already have an attribute {name!r}")
+        setattr(self.request_class, name, cached_property(loader, name=name))
 
     def before_request(self, hook: _F) -> _F:
         """Call ``hook(request)`` before each handler; a value it returns is the response."""

@@ -411,6 +411,32 @@ def test_request_knows_its_app_and_route(app, client):
     assert client.get("/who/ada").json == {"app": True, "endpoint": "who", "name": "ada"}
 
 
+def test_request_properties_are_lazy_and_cached(app, client):
+    loads = []
+
+    def load_greeting(request):
+        loads.append(request.path)
+        return f"hello {request.args.get('name', 'you')}"
+
+    app.add_request_property("greeting", load_greeting)
+
+    @app.get("/twice")
+    def twice(request):
+        return {"first": request.greeting, "second": request.greeting}
+
+    @app.get("/never")
+    def never(request):
+        return {}
+
+    assert client.get("/twice?name=ada").json == {"first": "hello ada", "second": "hello ada"}
+    client.get("/never")
+    assert loads == ["/twice"]
+    with pytest.raises(ValueError, match="already have an attribute 'greeting'"):
+        app.add_request_property("greeting", load_greeting)
+    with pytest.raises(ValueError, match="'json'"):
+        app.add_request_property("json", load_greeting)
+
+
 def test_wsgi_middleware_wraps_wsgi_app(app, client):
     def add_header(wsgi_app):
         def middleware(environ, start_response):
