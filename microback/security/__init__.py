@@ -1,4 +1,4 @@
-"""Security: passwords now; sessions, login, tokens, CSRF and headers are being built.
+"""Security: passwords and signed-cookie sessions; login, tokens, CSRF and headers follow.
 
 Everything here plugs into the app through its hooks; the app never imports this package.
 """
@@ -7,3 +7,6 @@ from .passwords import PasswordTooLong as PasswordTooLong
 from .passwords import hash_password as hash_password
 from .passwords import needs_rehash as needs_rehash
 from .passwords import verify_password as verify_password
+from .sessions import CookieSessions as CookieSessions
+from .sessions import Session as Session
+from .sessions import SessionTooLarge as SessionTooLarge

@@ -1,0 +1,206 @@
+"""Sessions in a signed cookie: ``request.session``, saved when it changes.
+
+The default session lives entirely in the cookie, signed with itsdangerous (HMAC-SHA256),
+so any number of processes and hosts can serve the same user with only the shared secret.
+The cookie is signed, not encrypted: the user can read what is in it, so keep secrets out.
+A cookie that is tampered with, expired, truncated or signed for another purpose is treated
+as no cookie at all — an empty session and a normal response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from werkzeug.wrappers import Response as _WerkzeugResponse
+
+from ..app import App
+from ..http import Request, json_dumps, json_loads
+
+__all__ = ["CookieSessions", "Session", "SessionTooLarge"]
+
+#: Browsers keep a cookie of up to 4096 bytes, name and attributes (Expires, Max-Age, Path,
+#: Domain, SameSite, Secure, HttpOnly: up to ~250 bytes) included; this bounds the value.
+MAX_COOKIE_BYTES = 3800
+#: Keys the framework keeps in the session; they are reset when the session is rotated.
+ROTATED_KEYS = ("_csrf",)
+
+
+class SessionTooLarge(ValueError):
+    """The session no longer fits in a cookie; store the data elsewhere and keep an id."""
+
+
+class _JSONSerializer:
+    """JSON for itsdangerous: compact, and never pickle (a forged pickle runs code)."""
+
+    @staticmethod
+    def dumps(value: Any) -> str:
+        return json_dumps(value)
+
+    @staticmethod
+    def loads(value: str | bytes) -> Any:
+        return json_loads(value)
+
+
+class Session(dict[str, Any]):
+    """The session of one request: a dict that knows whether it changed.
+
+    Assigning a value that would make the cookie too large raises :class:`SessionTooLarge`
+    at once, so the handler that wrote it fails visibly instead of the data being lost.
+    Mutating a nested value in place is not seen: assign it again, or set ``modified``.
+    """
+
+    def __init__(self, data: dict[str, Any], store: CookieSessions, *, is_new: bool) -> None:
+        super().__init__(data)
+        self.store = store
+        self.is_new = is_new
+        self.modified = False
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.store.check_size({**self, key: value})
+        super().__setitem__(key, value)
+        self.modified = True
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.modified = True
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        merged = {**self}
+        merged.update(*args, **kwargs)
+        self.store.check_size(merged)
+        super().update(merged)
+        self.modified = True
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self.modified = True
+        return super().pop(key, *default)
+
+    def clear(self) -> None:
+        super().clear()
+        self.modified = True
+
+    def rotate(self) -> None:
+        """Reset the framework's per-session secrets (the CSRF secret) after a privilege change.
+
+        Call it on login and on any change of rights, so a value an attacker learned before
+        (a CSRF token planted with a session) is worthless afterwards.
+        """
+        for key in ROTATED_KEYS:
+            super().pop(key, None)
+        self.modified = True
+
+
+class CookieSessions:
+    """Give ``app``'s requests a ``request.session`` kept in a signed cookie.
+
+    ``secret_keys`` rotates keys: the first signs, all verify, so a new key can be put in
+    front and an old one dropped a ``max_age`` later without logging anyone out. By default
+    the app's ``secret_key`` is the only key. ``secure=None`` marks the cookie ``Secure``
+    when the request came over HTTPS; ``True`` always does (set it behind a TLS proxy that
+    does not forward the scheme).
+    """
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        secret_keys: Sequence[str] | None = None,
+        cookie_name: str = "session",
+        max_age: int = 14 * 24 * 3600,
+        secure: bool | None = None,
+        same_site: Literal["Lax", "Strict", "None"] = "Lax",
+        domain: str | None = None,
+        path: str = "/",
+        salt: str = "microback.session",
+    ) -> None:
+        keys = list(secret_keys) if secret_keys else [app.settings.secret_key]
+        if any(not key for key in keys):
+            raise ValueError("session secret keys must not be empty")
+        if same_site == "None" and secure is False:
+            raise ValueError("browsers drop SameSite=None cookies that are not Secure")
+        # itsdangerous signs with the *last* key and verifies with all of them.
+        self._serializer = URLSafeTimedSerializer(
+            list(reversed(keys)),
+            salt=salt,
+            serializer=_JSONSerializer,
+            signer_kwargs={"digest_method": hashlib.sha256},
+        )
+        self.cookie_name = cookie_name
+        self.max_age = max_age
+        self.secure = secure
+        self.same_site = same_site
+        self.domain = domain
+        self.path = path
+        app.extensions["sessions"] = self
+        app.add_request_property("session", self.load)
+        app.after_request(self.save)
+
+    def load(self, request: Request) -> Session:
+        """Read the session from the request's cookie; anything invalid is an empty session."""
+        raw = request.cookies.get(self.cookie_name)
+        if raw:
+            try:
+                data = self._serializer.loads(raw, max_age=self.max_age)
+            except (BadSignature, ValueError):
+                data = None
+            if isinstance(data, dict):
+                return Session(data, self, is_new=False)
+        return Session({}, self, is_new=True)
+
+    def dumps(self, session: dict[str, Any]) -> str:
+        """Sign ``session`` into a cookie value."""
+        return self._serializer.dumps(dict(session))
+
+    def check_size(self, session: dict[str, Any]) -> None:
+        """Raise :class:`SessionTooLarge` if ``session`` would not fit in the cookie."""
+        size = len(self.dumps(session))
+        if size > MAX_COOKIE_BYTES:
+            raise SessionTooLarge(
+                f"the session would be {size} bytes signed, over the {MAX_COOKIE_BYTES}-byte "
+                "cookie limit; keep large data in the database and only its id in the session"
+            )
+
+    def save(self, request: Request, response: _WerkzeugResponse) -> None:
+        """Write the cookie if the session changed; delete it if it was emptied.
+
+        Changes made by a request that failed with a 5xx are not saved, like the
+        transaction that ``atomic_requests`` rolls back.
+        """
+        session: Session | None = request.__dict__.get("session")
+        if session is None:
+            return  # never read: nothing to do, and no Vary either
+        response.vary.add("Cookie")
+        if not session.modified or response.status_code >= 500:
+            return
+        if not session:
+            if not session.is_new:
+                response.delete_cookie(
+                    self.cookie_name,
+                    path=self.path,
+                    domain=self.domain,
+                    secure=self._secure(request),
+                    httponly=True,
+                    samesite=self.same_site,
+                )
+            return
+        response.set_cookie(
+            self.cookie_name,
+            self.dumps(session),
+            max_age=self.max_age,
+            path=self.path,
+            domain=self.domain,
+            secure=self._secure(request),
+            httponly=True,
+            samesite=self.same_site,
+        )
+
+    def _secure(self, request: Request) -> bool:
+        return request.is_secure if self.secure is None else self.secure

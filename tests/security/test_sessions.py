@@ -1,0 +1,215 @@
+import logging
+import secrets
+import time
+
+import pytest
+from itsdangerous import URLSafeTimedSerializer
+
+from microback import App
+from microback.security import CookieSessions, SessionTooLarge
+from microback.testing import TestClient
+
+SECRET = "session-test-secret-0123456789abcdef"
+
+
+def make_app(**options):
+    app = App(secret_key=SECRET)
+    sessions = CookieSessions(app, **options)
+
+    @app.post("/set/<key>")
+    def set_value(request, key):
+        request.session[key] = request.args.get("value", "")
+        return {"session": dict(request.session)}
+
+    @app.get("/get")
+    def get_values(request):
+        return {"session": dict(request.session), "new": request.session.is_new}
+
+    @app.post("/clear")
+    def clear(request):
+        request.session.clear()
+        return {}
+
+    @app.get("/untouched")
+    def untouched(request):
+        return {}
+
+    @app.post("/big")
+    def big(request):
+        request.session["blob"] = secrets.token_hex(2900)  # random: does not compress
+        return {}
+
+    return app, sessions
+
+
+@pytest.fixture
+def session_app():
+    return make_app()
+
+
+def cookie_header(response):
+    return [v for k, v in response.headerlist if k == "Set-Cookie"]
+
+
+def test_session_round_trip(session_app):
+    app, _ = session_app
+    client = TestClient(app)
+    client.post("/set/color?value=blue")
+    assert client.get("/get").json == {"session": {"color": "blue"}, "new": False}
+
+
+def test_cookie_attributes_are_safe(session_app):
+    app, _ = session_app
+    response = TestClient(app).post("/set/a?value=1")
+    [cookie] = cookie_header(response)
+    assert cookie.startswith("session=")
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Max-Age=1209600" in cookie
+    assert "Secure" not in cookie  # plain HTTP here
+    https = TestClient(app, extra_environ={"wsgi.url_scheme": "https"}).post("/set/a?value=1")
+    assert "Secure" in cookie_header(https)[0]
+    assert response.headers["Vary"] == "Cookie"
+
+
+def test_secure_always_when_set():
+    app, _ = make_app(secure=True)
+    [cookie] = cookie_header(TestClient(app).post("/set/a?value=1"))
+    assert "Secure" in cookie
+
+
+def test_requests_that_do_not_touch_the_session_set_nothing(session_app):
+    app, _ = session_app
+    client = TestClient(app)
+    client.post("/set/a?value=1")
+    response = client.get("/untouched")
+    assert cookie_header(response) == []
+    assert "Vary" not in response.headers
+    assert cookie_header(client.get("/get")) == []  # read but unchanged: no new cookie
+
+
+def cookie_for(value, *, secret=SECRET, salt="microback.session"):
+    import hashlib
+
+    from microback.security.sessions import _JSONSerializer
+
+    serializer = URLSafeTimedSerializer(
+        secret,
+        salt=salt,
+        serializer=_JSONSerializer,
+        signer_kwargs={"digest_method": hashlib.sha256},
+    )
+    return serializer.dumps(value)
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        pytest.param(lambda good: good[:-3] + "AAA", id="tampered signature"),
+        pytest.param(lambda good: good[: len(good) // 2], id="truncated"),
+        pytest.param(lambda good: "garbage", id="garbage"),
+        pytest.param(lambda good: cookie_for({"user": 1}, secret="other"), id="foreign key"),
+        pytest.param(lambda good: cookie_for({"user": 1}, salt="reset"), id="foreign salt"),
+        pytest.param(lambda good: cookie_for(["not", "a", "dict"]), id="not a dict"),
+        pytest.param(lambda good: "é\x00;" * 10, id="binary junk"),
+    ],
+)
+def test_bad_cookies_are_an_empty_session(session_app, cookie, caplog):
+    app, _ = session_app
+    client = TestClient(app)
+    good = cookie_for({"user": 1})
+    assert client.get("/get", headers={"Cookie": f"session={good}"}).json["session"] == {"user": 1}
+    bad = cookie(good)
+    with caplog.at_level(logging.ERROR):
+        response = client.get("/get", headers={"Cookie": f"session={bad}"})
+    assert response.status_int == 200
+    assert response.json == {"session": {}, "new": True}
+    assert not caplog.records
+
+
+def test_expired_cookie_is_an_empty_session():
+    app, sessions = make_app(max_age=60)
+    client = TestClient(app)
+    old = sessions._serializer.dumps({"user": 1})
+    assert client.get("/get", headers={"Cookie": f"session={old}"}).json["session"] == {"user": 1}
+    # Sign as if 61 seconds ago.
+    signer = sessions._serializer.make_signer()
+    signer.get_timestamp = lambda: int(time.time()) - 61
+    payload = sessions._serializer.dump_payload({"user": 1})
+    expired = signer.sign(payload).decode()
+    assert client.get("/get", headers={"Cookie": f"session={expired}"}).json == {
+        "session": {},
+        "new": True,
+    }
+
+
+def test_key_rotation_first_signs_all_verify():
+    old_app, old = make_app(secret_keys=["old-key-0123456789abcdef0123"])
+    old_cookie = old.dumps({"user": 7})
+    app, sessions = make_app(
+        secret_keys=["new-key-0123456789abcdef0123", "old-key-0123456789abcdef0123"]
+    )
+    client = TestClient(app)
+    assert client.get("/get", headers={"Cookie": f"session={old_cookie}"}).json["session"] == {
+        "user": 7
+    }
+    new_cookie = sessions.dumps({"user": 8})
+    only_new_app, _ = make_app(secret_keys=["new-key-0123456789abcdef0123"])
+    response = TestClient(only_new_app).get("/get", headers={"Cookie": f"session={new_cookie}"})
+    assert response.json["session"] == {"user": 8}
+    response = TestClient(old_app).get("/get", headers={"Cookie": f"session={new_cookie}"})
+    assert response.json["session"] == {}
+
+
+def test_clearing_deletes_the_cookie(session_app):
+    app, _ = session_app
+    client = TestClient(app)
+    client.post("/set/a?value=1")
+    [cookie] = cookie_header(client.post("/clear"))
+    assert cookie.startswith("session=;")
+    assert "Max-Age=0" in cookie or "expires=Thu, 01 Jan 1970" in cookie
+    assert client.get("/get").json == {"session": {}, "new": True}
+
+
+def test_too_large_session_fails_at_the_write(session_app, caplog):
+    app, _ = session_app
+    client = TestClient(app)
+    client.post("/set/a?value=1")
+    with caplog.at_level(logging.ERROR, logger="microback.app"):
+        response = client.post("/big", status=500)
+    assert cookie_header(response) == []
+    assert caplog.records[-1].exc_info[0] is SessionTooLarge
+    assert "cookie limit" in str(caplog.records[-1].exc_info[1])
+    assert client.get("/get").json["session"] == {"a": "1"}  # the old session survives
+
+
+def test_rotate_drops_the_csrf_secret(session_app):
+    app, _ = session_app
+
+    @app.post("/rotate")
+    def rotate(request):
+        request.session["_csrf"] = "known-to-attacker"
+        request.session["user"] = 1
+        request.session.rotate()
+        return dict(request.session)
+
+    assert TestClient(app).post("/rotate").json == {"user": 1}
+
+
+def test_same_site_none_requires_secure():
+    with pytest.raises(ValueError, match="SameSite=None"):
+        make_app(same_site="None", secure=False)
+
+
+def test_changes_from_a_failed_request_are_not_saved(session_app):
+    app, _ = session_app
+
+    @app.post("/fail")
+    def fail(request):
+        request.session["a"] = "changed"
+        raise RuntimeError("boom")
+
+    client = TestClient(app)
+    client.post("/set/a?value=1")
+    assert cookie_header(client.post("/fail", status=500)) == []
+    assert client.get("/get").json["session"] == {"a": "1"}
