@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from werkzeug.exceptions import (
+    BadRequest,
     HTTPException,
     InternalServerError,
     MethodNotAllowed,
@@ -23,6 +24,8 @@ from werkzeug.routing import BaseConverter, RequestRedirect
 from werkzeug.utils import cached_property
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
+from .headers import SecurityHeaders
+from .hosts import ForwardedHeaders, HostAllowList
 from .http import Request, Response, error_response, json_dumps
 from .routing import Route, Router, RouteTable, _Entry, _handler_name
 from .settings import Settings
@@ -67,6 +70,9 @@ class App(Router):
             },
         )
         self._table = RouteTable()
+        self._hosts = HostAllowList(self.settings.allowed_hosts)
+        self._forwarded = ForwardedHeaders(self.settings.trusted_proxies)
+        self._security_headers = SecurityHeaders(self.settings)
         self._before: list[BeforeHook] = []
         self._after: list[AfterHook] = []
         self._teardown: list[TeardownHook] = []
@@ -156,6 +162,8 @@ class App(Router):
 
         app.wsgi_app = SomeMiddleware(app.wsgi_app)
         """
+        if self._forwarded:
+            self._forwarded.apply(environ)
         request = self.request_class(environ)
         request.app = self
         error: BaseException | None = None
@@ -170,12 +178,19 @@ class App(Router):
         except Exception as exc:
             error = exc
             response = self._internal_error(request, exc)
+        self._security_headers.apply(response, secure=request.is_secure)
         try:
             return response(environ, start_response)
         finally:
             self._run_teardown(request, error)
 
     def _dispatch(self, request: Request) -> _WerkzeugResponse:
+        if not self._hosts.allows(request.environ):
+            host = self._hosts.host_of(request.environ)[:100]
+            raise BadRequest(
+                f"the host {host!r} is not served here; add it to the allowed_hosts setting "
+                "(MICROBACK_ALLOWED_HOSTS)"
+            )
         routing_error: HTTPException | None = None
         try:
             match = self._table.match(request.environ, request.path, request.method)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import logging
 import os
 import secrets
@@ -70,6 +71,20 @@ def _parse_int(raw: str) -> int:
         raise ValueError("must be a whole number") from None
 
 
+def _parse_list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _check_networks(values: tuple[str, ...]) -> None:
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not an IP address or network such as 10.0.0.0/8"
+            ) from None
+
+
 def _format_size(size: int) -> str:
     for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if size >= factor and size % factor == 0:
@@ -83,6 +98,7 @@ class _Spec:
     parse: Callable[[str], Any]
     help: str
     minimum: int | None = None
+    validate: Callable[[Any], None] | None = None
 
 
 _SPECS: dict[str, _Spec] = {
@@ -91,6 +107,17 @@ _SPECS: dict[str, _Spec] = {
     "max_content_length": _Spec(int, parse_size, "largest request body accepted", minimum=0),
     "max_form_memory_size": _Spec(int, parse_size, "largest non-file form field", minimum=0),
     "max_form_parts": _Spec(int, _parse_int, "most parts in a multipart form", minimum=1),
+    "allowed_hosts": _Spec(tuple, _parse_list, "Host header values served; '*' for any"),
+    "trusted_proxies": _Spec(
+        tuple,
+        _parse_list,
+        "proxies whose X-Forwarded-* headers are believed",
+        validate=_check_networks,
+    ),
+    "hsts_seconds": _Spec(int, _parse_int, "Strict-Transport-Security max-age", minimum=0),
+    "frame_options": _Spec(str, str, "X-Frame-Options (and CSP frame-ancestors)"),
+    "referrer_policy": _Spec(str, str, "Referrer-Policy"),
+    "cross_origin_opener_policy": _Spec(str, str, "Cross-Origin-Opener-Policy"),
 }
 
 
@@ -108,6 +135,18 @@ class Settings:
     max_content_length: int = 1024 * 1024
     max_form_memory_size: int = 500_000
     max_form_parts: int = 1000
+    #: Requests for other hosts are refused (400), which stops Host-header attacks on
+    #: password-reset links and cache poisoning. Production sets its domain here;
+    #: ``".example.com"`` also allows subdomains, ``"*"`` allows anything.
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
+    #: Addresses (or networks) of the proxies in front; only their X-Forwarded-For and
+    #: X-Forwarded-Proto are believed. Empty: nobody's are.
+    trusted_proxies: tuple[str, ...] = ()
+    #: Security headers added to every response that does not set its own; "" or 0 omits one.
+    hsts_seconds: int = 365 * 24 * 3600
+    frame_options: str = "DENY"
+    referrer_policy: str = "same-origin"
+    cross_origin_opener_policy: str = "same-origin"
     #: True when no secret key was configured and a random one was generated at start-up.
     secret_key_generated: bool = dataclasses.field(default=False, compare=False)
 
@@ -159,6 +198,18 @@ def _spec_for(name: str, problem: str) -> _Spec:
 
 
 def _check_type(label: str, spec: _Spec, value: Any) -> Any:
+    if spec.kind is tuple:
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            raise SettingsError(f"setting {label} must be a list of strings, such as ['a', 'b']")
+        if not all(isinstance(item, str) for item in value):
+            raise SettingsError(f"setting {label} must contain only strings")
+        value = tuple(value)
+        if spec.validate is not None:
+            try:
+                spec.validate(value)
+            except ValueError as exc:
+                raise SettingsError(f"setting {label}: {exc}") from None
+        return value
     # bool is an int subclass: max_content_length=True is a mistake, not 1 byte.
     if not isinstance(value, spec.kind) or (spec.kind is int and isinstance(value, bool)):
         raise SettingsError(

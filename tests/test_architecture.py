@@ -14,8 +14,10 @@ PACKAGE = Path(__file__).parent.parent / "microback"
 FORBIDDEN = {
     "http": {"app", "db", "security", "server", "cli", "testing"},
     "routing": {"app", "http", "db", "security", "server", "cli", "testing"},
+    "hosts": {"app", "http", "routing", "settings", "db", "security", "server", "cli", "testing"},
+    "headers": {"app", "http", "routing", "db", "security", "server", "cli", "testing"},
     "settings": {"app", "http", "routing", "db", "security", "server", "cli", "testing"},
-    "app": {"db", "security", "server", "cli", "testing"},
+    "app": {"db", "security", "server", "cli", "testing", "blocking"},
     "security": {"server", "cli", "testing"},
     "server": {"app", "http", "routing", "settings", "db", "security", "cli", "testing"},
 }
