@@ -3,6 +3,8 @@
 Everything here plugs into the app through its hooks; the app never imports this package.
 """
 
+from .deploy import Finding as Finding
+from .deploy import deployment_findings as deployment_findings
 from .passwords import PasswordTooLong as PasswordTooLong
 from .passwords import hash_password as hash_password
 from .passwords import needs_rehash as needs_rehash
