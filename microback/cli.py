@@ -1,0 +1,198 @@
+"""The ``microback`` command: ``serve`` an app with the gevent server, list its ``routes``.
+
+This is the one layer that knows both the framework and the server: the server package serves
+any WSGI callable, and only here is a :class:`~microback.settings.SettingsError` raised by the
+user's ``App(...)`` recognised and reported as such.
+
+Start-up problems are reported as one line, ``microback: error: ...``, never a traceback:
+exit status 2 for a target that cannot be loaded, 1 for an address that cannot be listened on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from .settings import SettingsError
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+PROG = "microback"
+EXIT_LISTEN = 1
+EXIT_USAGE = 2
+
+_TARGET_HELP = (
+    "the app to run: 'module:name', 'path/to/file.py:name', or 'module' for 'module:app'"
+)
+
+
+class CommandError(Exception):
+    """A problem to report as one line on stderr, with an exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``microback`` command with *argv* (default ``sys.argv[1:]``); return its status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        status: int = args.run(args)
+    except CommandError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        return 130  # Ctrl-C before the server took over the signal: exit as a shell expects
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser for ``microback`` and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Run and inspect microback (or any WSGI) applications."
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve an app with the gevent server",
+        description="Serve a WSGI app with the gevent server until SIGTERM or Ctrl-C, "
+        "then stop gracefully.",
+    )
+    serve.add_argument("target", metavar="TARGET", help=_TARGET_HELP)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    serve.add_argument(
+        "--port", type=_port, default=8000, help="port to listen on, 0 for any free (%(default)s)"
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="lowest level logged to stderr; access lines are info (%(default)s)",
+    )
+    serve.add_argument(
+        "--graceful-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="on stop, how long requests in flight may take to finish (%(default)g)",
+    )
+    serve.add_argument(
+        "--connections",
+        type=_positive,
+        default=1000,
+        metavar="N",
+        help="most connections handled at once; more wait to be accepted (%(default)s)",
+    )
+    serve.set_defaults(run=run_serve)
+
+    routes = commands.add_parser(
+        "routes",
+        help="list an app's routes",
+        description="Print the route table: methods, path and endpoint, one route a line.",
+    )
+    routes.add_argument("target", metavar="TARGET", help=_TARGET_HELP)
+    routes.set_defaults(run=run_routes)
+    return parser
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Patch with gevent, import the target, and serve it until stopped."""
+    # Before anything imports the user's module: peewee and database drivers create their
+    # threading.local state and pick their wait functions when imported, and must see gevent's.
+    from gevent import monkey
+
+    monkey.patch_all()
+
+    from .server import ListenError, Server, configure_logging
+
+    configure_logging(args.log_level)
+    app = load(args.target)
+    server = Server(
+        app,
+        host=args.host,
+        port=args.port,
+        connections=args.connections,
+        graceful_timeout=args.graceful_timeout,
+    )
+    try:
+        server.serve_forever()
+    except ListenError as exc:
+        raise CommandError(str(exc), EXIT_LISTEN) from exc
+    return 0
+
+
+def run_routes(args: argparse.Namespace) -> int:
+    """Print the target's route table as aligned columns."""
+    app = load(args.target)
+    routes = getattr(app, "routes", None)
+    if routes is None:
+        raise CommandError(
+            f"{args.target!r} is a WSGI application without a route table; "
+            "'microback routes' lists the routes of a microback App"
+        )
+    try:
+        rows = [(",".join(sorted(r.methods)), str(r.path), str(r.endpoint)) for r in routes]
+    except (AttributeError, TypeError) as exc:
+        raise CommandError(
+            f"{args.target!r} has a 'routes' attribute that is not a microback route table"
+        ) from exc
+    if not rows:
+        print(f"{PROG}: {args.target!r} has no routes", file=sys.stderr)
+        return 0
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    for methods, path, endpoint in rows:
+        print(f"{methods:<{widths[0]}}  {path:<{widths[1]}}  {endpoint}")
+    return 0
+
+
+def load(target: str) -> WSGIApplication:
+    """Import *target* and return its app, turning every failure into a :class:`CommandError`."""
+    from .server import TargetError, TargetImportError, load_app
+
+    try:
+        return load_app(target)
+    except TargetImportError as exc:
+        if isinstance(exc.original, SettingsError):
+            raise CommandError(str(exc.original)) from exc
+        raise CommandError(str(exc)) from exc
+    except TargetError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _port(text: str) -> int:
+    port = _integer(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be from 0 to 65535, not {port}")
+    return port
+
+
+def _positive(text: str) -> int:
+    number = _integer(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
+    return number
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not seconds >= 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text}")
+    return seconds

@@ -1,0 +1,50 @@
+"""Track which connections are idle, so a graceful stop can close them at once.
+
+gevent.pywsgi keeps a keep-alive connection's greenlet blocked reading the next request line.
+Its own ``stop(timeout)`` cannot tell such an idle connection from one running a request, so it
+waits out the whole timeout for idle clients. Here every handler registers itself while it waits
+for a request line; a stop then closes exactly those, and waits only for requests in flight.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Protocol
+
+
+class IdleConnection(Protocol):
+    """What the registry needs from a connection handler."""
+
+    def close_if_idle(self) -> None:
+        """Close the connection unless the client has already started sending a request."""
+
+
+class Connections:
+    """Registry shared by the server and its handlers.
+
+    ``draining`` turns true when the server starts stopping: from then on, every response
+    carries ``Connection: close`` and no connection waits for another request.
+    """
+
+    def __init__(self) -> None:
+        self.draining = False
+        self.idle: set[IdleConnection] = set()
+
+    def drain(self) -> None:
+        """Refuse further requests on open connections and close those waiting idle."""
+        self.draining = True
+        for conn in list(self.idle):
+            conn.close_if_idle()
+
+
+def has_pending_input(sock: socket.socket) -> bool:
+    """Return whether bytes (or EOF) are waiting to be read on *sock*, without blocking."""
+    # gevent wraps the real socket; ask the real one, whose recv() does not wait for data.
+    raw: socket.socket = getattr(sock, "_sock", sock)
+    try:
+        raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True  # a broken connection: let the reader see the error and finish
+    return True

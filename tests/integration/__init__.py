@@ -1,0 +1,1 @@
+"""Tests that run microback as a real process on loopback."""

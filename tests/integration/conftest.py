@@ -1,0 +1,286 @@
+"""Helpers for tests that run ``microback`` as a real process and talk to it over loopback.
+
+A server is started with ``--port 0``; the port is read back from its "listening on" log line,
+which it logs only once the socket accepts connections, so no test sleeps to wait for it.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
+START_TIMEOUT = 15.0
+
+
+def microback_command(*args: str) -> list[str]:
+    """The command line for ``microback ARGS`` run by this test's Python."""
+    return [sys.executable, "-m", "microback", *args]
+
+
+def child_env() -> dict[str, str]:
+    """The environment for a child: this checkout importable, no MICROBACK_* leaking in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MICROBACK_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def write_module(directory: Path, name: str, source: str) -> Path:
+    """Write ``name`` (a file name such as ``app.py``) with dedented *source* into *directory*."""
+    path = directory / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(source).lstrip())
+    return path
+
+
+def run_microback(
+    *args: str, cwd: Path, timeout: float = 30.0
+) -> subprocess.CompletedProcess[str]:
+    """Run ``microback ARGS`` to completion and capture its output."""
+    return subprocess.run(
+        microback_command(*args),
+        cwd=cwd,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def stderr_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+class ServerProcess:
+    """A running ``microback serve``, with its stderr collected line by line."""
+
+    def __init__(self, args: list[str], cwd: Path, port: int = 0) -> None:
+        self.process = subprocess.Popen(
+            microback_command("serve", *args),
+            cwd=cwd,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._new_lines: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+        try:
+            if port:
+                self.port = port
+                self._wait_until_accepting()
+            else:
+                self.port = int(self.wait_for_line(LISTENING, START_TIMEOUT).group(1))
+        except BaseException:
+            self.close()  # not yet known to the fixture, which kills only what started
+            raise
+
+    def _wait_until_accepting(self) -> None:
+        # For runs that do not log the "listening on" line (--log-level warning).
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise AssertionError(f"the server did not start; stderr was:\n{self.log}")
+
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            line = line.rstrip("\n")
+            self.lines.append(line)
+            self._new_lines.put(line)
+        self._new_lines.put(None)
+
+    def wait_for_line(
+        self, pattern: str | re.Pattern[str], timeout: float = 10.0
+    ) -> re.Match[str]:
+        """Wait until a stderr line matches *pattern* (checking the lines already seen first)."""
+        regex = re.compile(pattern)
+        for line in list(self.lines):
+            if match := regex.search(line):
+                return match
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._new_lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            if match := regex.search(line):
+                return match
+        raise AssertionError(f"no stderr line matched {regex.pattern!r}; stderr was:\n{self.log}")
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def connect(self, timeout: float = 10.0) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+
+    def send_signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float = 10.0) -> int:
+        """Wait for the process to exit and for all of its stderr to be read; return its status."""
+        status = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return status
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self._reader.join(timeout=5)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+
+
+class StartServer(Protocol):
+    def __call__(self, *args: str, cwd: Path | None = None, port: int = 0) -> ServerProcess: ...
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[StartServer]:
+    """Give ``start_server(*serve_args, cwd=tmp_path, port=0)``; each is killed afterwards.
+
+    With port 0 the server picks a free port and the helper reads it from the log.
+    """
+    started: list[ServerProcess] = []
+
+    def start(*args: str, cwd: Path | None = None, port: int = 0) -> ServerProcess:
+        server = ServerProcess(["--port", str(port), *args], cwd or tmp_path, port)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()
+
+
+#: A microback app used by most server tests. It records at import time whether gevent had
+#: already patched the process, and prints a line when a slow request starts, so a test can
+#: signal the server exactly while that request is in flight.
+WEBAPP = """
+    import sys
+    import threading
+
+    import gevent
+    import gevent.local
+    import gevent.monkey
+    import peewee
+
+    from microback import App
+
+    PATCHED_AT_IMPORT = {
+        "socket": gevent.monkey.is_module_patched("socket"),
+        "threading_local": type(threading.local()).__module__,
+        "peewee_state_is_greenlet_local": isinstance(
+            peewee.SqliteDatabase(":memory:")._state, gevent.local.local
+        ),
+    }
+
+    app = App(secret_key="integration-test-secret-key-0123456789")
+
+
+    @app.get("/")
+    def index(request):
+        return {"hello": "world"}
+
+
+    @app.get("/import-state")
+    def import_state(request):
+        return PATCHED_AT_IMPORT
+
+
+    @app.get("/slow")
+    def slow(request):
+        seconds = float(request.args.get("seconds", "2"))
+        print("slow request started", file=sys.stderr, flush=True)
+        gevent.sleep(seconds)
+        return "slow response complete"
+
+
+    @app.post("/echo")
+    def echo(request):
+        return {"received": len(request.get_data())}
+
+
+    @app.get("/boom")
+    def boom(request):
+        raise RuntimeError("kaboom")
+"""
+
+
+@pytest.fixture
+def webapp(tmp_path: Path) -> Path:
+    """Write ``webapp.py`` (see ``WEBAPP``) into the test's directory."""
+    return write_module(tmp_path, "webapp.py", WEBAPP)
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def http_request(sock: socket.socket, path: str, headers: str = "", method: str = "GET") -> None:
+    """Send one HTTP/1.1 request on *sock*."""
+    request = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n"
+    sock.sendall(request.encode("latin-1"))
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """Read one response with a Content-Length body, leaving the connection open."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed mid-response: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    assert length, f"no Content-Length in {head!r}"
+    while len(body) < int(length.group(1)):
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed mid-body: {data!r}"
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Read until the server closes the connection."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+SIGNALS = {"SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT}
