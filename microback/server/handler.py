@@ -37,7 +37,6 @@ server_logger = logging.getLogger("microback.server")
 _INTERNAL_ERROR = b"Internal Server Error"
 
 
-# Without the types-gevent stubs, gevent is Any to mypy and subclassing Any is an error.
 class Handler(WSGIHandler):
     """Serve the requests of one client connection, keep-alive included."""
 
