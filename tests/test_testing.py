@@ -1,6 +1,5 @@
 """The test helpers users get: TestClient, and the pytest plugin's ``client`` fixture."""
 
-
 import pytest
 
 from microback import App
