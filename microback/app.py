@@ -152,6 +152,13 @@ class App(Router):
         """
         return self._table.build(endpoint, values)
 
+    def handler_for(self, endpoint: str) -> Callable[..., Any] | None:
+        """Give the handler registered for ``endpoint``, or ``None``.
+
+        Extensions read marks that decorators leave on handlers (``@csrf_exempt``) this way.
+        """
+        return self._table.handlers.get(endpoint)
+
     # --- WSGI ---------------------------------------------------------------------------------
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -171,7 +178,7 @@ class App(Router):
             try:
                 response = self._dispatch(request)
             except Exception as exc:
-                error = exc
+                error = request.exception = exc
                 response = self._response_for_exception(request, exc)
             for hook in self._after:
                 response = hook(request, response) or response
