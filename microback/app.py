@@ -48,9 +48,9 @@ class App(Router):
     """A microback application; call it as a WSGI app, or serve it with ``microback serve``.
 
     Keyword arguments are settings (``debug``, ``secret_key``, ``max_content_length``,
-    ``max_form_memory_size``, ``max_form_parts``); ``MICROBACK_<NAME>`` environment
-    variables override them. A bad setting raises :class:`~microback.settings.SettingsError`
-    here, at start-up.
+    ``allowed_hosts``, ...: the full list is :class:`~microback.settings.Settings` and
+    docs/settings.md); ``MICROBACK_<NAME>`` environment variables override them. A bad
+    setting raises :class:`~microback.settings.SettingsError` here, at start-up.
     """
 
     def __init__(self, **settings: Any) -> None:
@@ -175,15 +175,18 @@ class App(Router):
         request.app = self
         error: BaseException | None = None
         try:
+            response = self._dispatch(request)
+        except Exception as exc:
+            error = request.exception = exc
             try:
-                response = self._dispatch(request)
-            except Exception as exc:
-                error = request.exception = exc
                 response = self._response_for_exception(request, exc)
+            except Exception as handler_error:  # an error handler that failed
+                response = self._internal_error(request, handler_error)
+        try:
             for hook in self._after:
                 response = hook(request, response) or response
         except Exception as exc:
-            error = exc
+            error = error or exc
             response = self._internal_error(request, exc)
         self._security_headers.apply(response, secure=request.is_secure)
         try:
@@ -199,13 +202,15 @@ class App(Router):
                 "(MICROBACK_ALLOWED_HOSTS)"
             )
         routing_error: HTTPException | None = None
+        options_for: list[str] | None = None
         try:
             match = self._table.match(request.environ, request.path, request.method)
             request.endpoint, request.view_args = match.endpoint, match.values
         except MethodNotAllowed as exc:
             if request.method == "OPTIONS":
-                return self._options_response(exc.valid_methods or [])
-            routing_error = self._method_not_allowed(request, exc.valid_methods or [])
+                options_for = list(exc.valid_methods or [])
+            else:
+                routing_error = self._method_not_allowed(request, exc.valid_methods or [])
         except NotFound:
             routing_error = NotFound(f"nothing here: no route matches {request.path}")
         except RequestRedirect as exc:
@@ -217,6 +222,8 @@ class App(Router):
                 return self.make_response(early, hook)
         if routing_error is not None:
             raise routing_error
+        if options_for is not None:
+            return self._options_response(options_for)
         self._check_body_size(request)
         return self.make_response(match.handler(request, **match.values), match.handler)
 
@@ -243,25 +250,31 @@ class App(Router):
 
     # --- responses ----------------------------------------------------------------------------
 
-    def make_response(self, value: Any, source: Callable[..., Any]) -> _WerkzeugResponse:
-        """Turn what a handler returned into a response; ``source`` is named in a TypeError."""
+    def make_response(
+        self, value: Any, source: Callable[..., Any], status: int = 200
+    ) -> _WerkzeugResponse:
+        """Turn what a handler returned into a response; ``source`` is named in a TypeError.
+
+        ``status`` applies when the value does not give one (an error handler's default is
+        the error's own status, so forgetting it cannot turn an error into a 200).
+        """
         if isinstance(value, _WerkzeugResponse):
             return value
         if isinstance(value, tuple):
-            return self._response_from_tuple(value, source)
+            return self._response_from_tuple(value, source, status)
         if isinstance(value, dict | list):
-            return Response(json_dumps(value), mimetype="application/json")
+            return Response(json_dumps(value), status, mimetype="application/json")
         if isinstance(value, str):
-            return Response(value, mimetype="text/html")
+            return Response(value, status, mimetype="text/html")
         if isinstance(value, bytes | bytearray | memoryview):
-            return Response(bytes(value), mimetype="application/octet-stream")
+            return Response(bytes(value), status, mimetype="application/octet-stream")
         raise TypeError(
             f"handler {_handler_name(source)} returned {type(value).__name__}; "
             f"return {_RETURN_TYPES}"
         )
 
     def _response_from_tuple(
-        self, value: tuple[Any, ...], source: Callable[..., Any]
+        self, value: tuple[Any, ...], source: Callable[..., Any], default_status: int
     ) -> _WerkzeugResponse:
         status: Any = None
         headers: Any = None
@@ -280,7 +293,7 @@ class App(Router):
             )
         if isinstance(body, tuple):
             raise TypeError(f"handler {_handler_name(source)} returned a nested tuple")
-        response = self.make_response(body, source)
+        response = self.make_response(body, source, default_status)
         if status is not None:
             if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
                 raise TypeError(
@@ -311,7 +324,7 @@ class App(Router):
             handler = self._find_error_handler(error)
             if handler is None:
                 return self._internal_error(request, error)
-            return self.make_response(handler(request, error), handler)
+            return self.make_response(handler(request, error), handler, 500)
         if isinstance(error, RequestRedirect):
             return error.get_response(request.environ)
         if isinstance(error, RequestEntityTooLarge) and (
@@ -326,7 +339,7 @@ class App(Router):
             )
         handler = self._find_error_handler(error)
         if handler is not None:
-            return self.make_response(handler(request, error), handler)
+            return self.make_response(handler(request, error), handler, error.code or 500)
         return error_response(request, error)
 
     def _internal_error(self, request: Request, error: BaseException) -> _WerkzeugResponse:
@@ -338,7 +351,7 @@ class App(Router):
         handler = self._error_handlers.get(500) or self._error_handlers.get(InternalServerError)
         if handler is not None:
             try:
-                return self.make_response(handler(request, wrapped), handler)
+                return self.make_response(handler(request, wrapped), handler, 500)
             except Exception as handler_error:
                 self.logger.error("the 500 error handler itself failed", exc_info=handler_error)
         detail = "".join(traceback.format_exception(error)) if self.settings.debug else None

@@ -19,12 +19,14 @@ class SecurityHeaders:
 
     def __init__(self, settings: Settings) -> None:
         always = [("X-Content-Type-Options", "nosniff")]
+        # Both headers say who may frame the page; a response that sets either decides alone.
+        self.framing: list[tuple[str, str]] = []
         if settings.frame_options:
-            always.append(("X-Frame-Options", settings.frame_options))
+            self.framing.append(("X-Frame-Options", settings.frame_options))
             if settings.frame_options.upper() == "DENY":
-                always.append(("Content-Security-Policy", "frame-ancestors 'none'"))
+                self.framing.append(("Content-Security-Policy", "frame-ancestors 'none'"))
             elif settings.frame_options.upper() == "SAMEORIGIN":
-                always.append(("Content-Security-Policy", "frame-ancestors 'self'"))
+                self.framing.append(("Content-Security-Policy", "frame-ancestors 'self'"))
         if settings.referrer_policy:
             always.append(("Referrer-Policy", settings.referrer_policy))
         if settings.cross_origin_opener_policy:
@@ -43,6 +45,8 @@ class SecurityHeaders:
         for name, value in self.always:
             if name not in headers:
                 headers[name] = value
+        if "X-Frame-Options" not in headers and "Content-Security-Policy" not in headers:
+            headers.extend(self.framing)
         if secure:
             for name, value in self.https_only:
                 if name not in headers:

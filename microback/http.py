@@ -15,13 +15,20 @@ import json
 import math
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar, cast, overload
 
 from werkzeug.datastructures import ImmutableMultiDict
-from werkzeug.exceptions import BadRequest, HTTPException, default_exceptions
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    RequestEntityTooLarge,
+    default_exceptions,
+)
+from werkzeug.utils import cached_property
 from werkzeug.utils import redirect as _werkzeug_redirect
 from werkzeug.wrappers import Request as _WerkzeugRequest
 from werkzeug.wrappers import Response as _WerkzeugResponse
+from werkzeug.wsgi import LimitedStream, get_input_stream
 
 if TYPE_CHECKING:
     from .app import App
@@ -131,8 +138,11 @@ class Params(ImmutableMultiDict[str, str]):
     'abc'"). Without a default the parameter is required.
     """
 
-    def _raw(self, name: str, default: Any) -> str | None:
+    def _raw(self, name: str, default: Any, *, empty_is_missing: bool = True) -> str | None:
         raw = self.get(name)
+        # An empty form field or "?limit=" means "not given", as HTML forms send it.
+        if raw == "" and empty_is_missing:
+            raw = None
         if raw is None and default is _MISSING:
             raise InvalidParameter(name, "is required")
         return raw
@@ -230,8 +240,11 @@ class Params(ImmutableMultiDict[str, str]):
         max_length: int | None = None,
         choices: Iterable[str] | None = None,
     ) -> Any:
-        """Read a string, optionally bounded in length or limited to ``choices``."""
-        raw = self._raw(name, default)
+        """Read a string, optionally bounded in length or limited to ``choices``.
+
+        Unlike the other getters, an empty value is a value (``""``), not a missing one.
+        """
+        raw = self._raw(name, default, empty_is_missing=False)
         if raw is None:
             return default
         if max_length is not None and len(raw) > max_length:
@@ -244,11 +257,32 @@ class Params(ImmutableMultiDict[str, str]):
         return raw
 
 
+class _MaxBodyStream(LimitedStream):
+    """``max_content_length`` for a body without Content-Length (chunked).
+
+    werkzeug's limited stream stops at the limit without saying whether more was sent, so a
+    larger body would reach the handler cut short. This one looks one byte further and
+    answers 413 if there is one.
+    """
+
+    def on_exhausted(self) -> None:
+        if self._stream.read(1):
+            raise RequestEntityTooLarge()
+
+    def readall(self) -> bytes:
+        data = super().readall()
+        if self.is_exhausted:  # werkzeug's readall stops here without looking further
+            self.on_exhausted()
+        return data
+
+
 class Request(_WerkzeugRequest):
     """The request a handler receives: werkzeug's, with strict JSON and typed parameters.
 
     ``request.app`` is the app serving it; ``request.endpoint`` and ``request.view_args`` say
     which route matched (``None`` before routing, or when nothing matched).
+    ``request.exception`` is the exception that escaped the handler (or a ``before_request``
+    hook), as ``after_request`` hooks see it; ``None`` when the handler returned.
     """
 
     parameter_storage_class = Params
@@ -256,10 +290,26 @@ class Request(_WerkzeugRequest):
     app: App
     endpoint: str | None = None
     view_args: dict[str, Any] | None = None
+    exception: BaseException | None = None
 
     # Narrow werkzeug's types: parameter_storage_class makes these Params.
     args: Params
     form: Params
+
+    @cached_property
+    def stream(self) -> IO[bytes]:
+        """The body, limited to ``max_content_length`` whether or not it has a length."""
+        if self.shallow:
+            raise RuntimeError("this request was created shallow; its body cannot be read")
+        if (
+            self.content_length is None
+            and self.max_content_length is not None
+            and "wsgi.input_terminated" in self.environ
+        ):
+            return cast(
+                IO[bytes], _MaxBodyStream(self.environ["wsgi.input"], self.max_content_length)
+            )
+        return get_input_stream(self.environ, max_content_length=self.max_content_length)
 
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
         """Answer 400 with what is wrong, for both a wrong content type and a broken body."""
@@ -308,9 +358,10 @@ def abort(
     """
     exception_class = default_exceptions.get(status)
     if exception_class is None:
+        hint = "; use redirect() for 3xx" if 300 <= status < 400 else ""
         raise ValueError(
-            f"abort() takes an HTTP error status (400-599) werkzeug knows, got {status}; "
-            "use redirect() for 3xx"
+            f"abort() takes an HTTP error status from 400 to 599 that werkzeug knows, "
+            f"got {status}{hint}"
         )
     exception = exception_class(description=message)
     if headers is not None:

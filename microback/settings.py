@@ -172,7 +172,12 @@ class Settings:
                 values[name] = _check_type(variable, spec, parsed)
         if not values.get("secret_key"):
             if "secret_key" in values:
-                raise SettingsError("secret_key is empty; set a long random value or leave it out")
+                source = (
+                    "MICROBACK_SECRET_KEY"
+                    if ENV_PREFIX + "SECRET_KEY" in environ
+                    else "secret_key"
+                )
+                raise SettingsError(f"{source} is empty; set a long random value or leave it out")
             values["secret_key"] = secrets.token_urlsafe(32)
             values["secret_key_generated"] = True
             logger.warning(

@@ -455,3 +455,88 @@ def test_wsgi_middleware_wraps_wsgi_app(app, client):
     response = client.get("/")
     assert response.headers["X-Middleware"] == "1"
     assert app.url_for("index") == "/"  # the app object is still the app
+
+
+def _chunked_post(app, body: bytes):
+    """POST ``body`` as a server gives a chunked upload: no Content-Length, input terminated."""
+    from wsgiref.validate import validator
+
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(path="/upload", method="POST", data=body).get_environ()
+    del environ["CONTENT_LENGTH"]
+    environ["wsgi.input_terminated"] = True
+    statuses = []
+    app_iter = validator(app)(environ, lambda status, headers, exc=None: statuses.append(status))
+    payload = b"".join(app_iter)
+    app_iter.close()
+    return statuses[0], payload
+
+
+def test_chunked_body_over_the_limit_is_413_not_truncated():
+    import json
+
+    app = App(secret_key="x" * 32, max_content_length=10)
+
+    @app.post("/upload")
+    def upload(request):
+        return {"received": len(request.get_data())}
+
+    assert _chunked_post(app, b"x" * 10) == ("200 OK", b'{"received":10}')
+    status, payload = _chunked_post(app, b"x" * 100)
+    assert status == "413 REQUEST ENTITY TOO LARGE"
+    assert "the limits are 10 bytes for the body" in json.loads(payload)["error"]["message"]
+
+
+def test_after_hooks_run_when_an_error_handler_fails(app, client, caplog):
+    seen = []
+
+    @app.errorhandler(404)
+    def broken(request, error):
+        raise RuntimeError("handler bug")
+
+    @app.after_request
+    def after(request, response):
+        seen.append(response.status_code)
+
+    @app.teardown
+    def teardown(request, error):
+        seen.append(type(error).__name__)
+
+    with caplog.at_level(logging.ERROR, logger="microback.app"):
+        client.get("/missing", status=500)
+    assert seen == [500, "NotFound"]
+
+
+def test_error_handlers_default_to_the_error_status(app, client):
+    class Oops(Exception):
+        pass
+
+    @app.errorhandler(404)
+    def not_found(request, error):
+        return {"missing": True}
+
+    @app.errorhandler(Oops)
+    def oops(request, error):
+        return "oops page"
+
+    @app.get("/oops")
+    def raise_oops(request):
+        raise Oops
+
+    assert client.get("/missing", status=404).json == {"missing": True}
+    assert client.get("/oops", status=500).text == "oops page"
+
+
+def test_automatic_options_runs_before_request_hooks(app, client):
+    @app.before_request
+    def gate(request):
+        if request.headers.get("X-Blocked"):
+            return "blocked", 403
+
+    @app.get("/thing")
+    def thing(request):
+        return ""
+
+    assert client.options("/thing").headers["Allow"] == "GET, HEAD, OPTIONS"
+    assert client.options("/thing", headers={"X-Blocked": "1"}, status=403).text == "blocked"

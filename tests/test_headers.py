@@ -64,3 +64,15 @@ def test_each_header_can_be_changed_or_dropped():
     for name in ("Referrer-Policy", "Cross-Origin-Opener-Policy", "Strict-Transport-Security"):
         assert name not in response.headers
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_response_that_allows_framing_decides_alone():
+    app = make_app()
+
+    @app.get("/embeddable")
+    def embeddable(request):
+        return "<p>widget</p>", {"X-Frame-Options": "SAMEORIGIN"}
+
+    response = TestClient(app).get("/embeddable")
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert "Content-Security-Policy" not in response.headers

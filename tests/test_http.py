@@ -100,6 +100,8 @@ def params_app(app):
     ("url", "expected"),
     [
         ("/int", {"limit": 20}),
+        ("/int?limit=", {"limit": 20}),
+        ("/bool?flag=", {"flag": False}),
         ("/int?limit=1", {"limit": 1}),
         ("/int?limit=100", {"limit": 100}),
         ("/required?page=-3", {"page": -3}),
@@ -120,7 +122,7 @@ def test_typed_getters_read_good_values(params_app, client, url, expected):
         ("/int?limit=0", "the 'limit' parameter must be an integer from 1 to 100, got '0'"),
         ("/int?limit=101", "the 'limit' parameter must be an integer from 1 to 100, got '101'"),
         ("/int?limit=abc", "the 'limit' parameter must be an integer from 1 to 100, got 'abc'"),
-        ("/int?limit=", "the 'limit' parameter must be an integer from 1 to 100, got ''"),
+        ("/required?page=", "the 'page' parameter is required"),
         ("/int?limit=1_0", "the 'limit' parameter must be an integer from 1 to 100, got '1_0'"),
         ("/int?limit=" + "9" * 5000, "the 'limit' parameter must be an integer from 1 to 100"),
         ("/required", "the 'page' parameter is required"),
