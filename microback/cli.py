@@ -100,6 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     routes.add_argument("target", metavar="TARGET", help=_TARGET_HELP)
     routes.set_defaults(run=run_routes)
+
+    # microback.db imports peewee, which serve must not import before gevent patches: every
+    # argument after "db" goes through untouched, and microback.db.cli is imported on use.
+    database = commands.add_parser(
+        "db",
+        help="create and migrate an app's database (microback db --help)",
+        add_help=False,
+        prefix_chars="\0",
+    )
+    database.add_argument("args", nargs=argparse.REMAINDER)
+    database.set_defaults(run=run_db)
     return parser
 
 
@@ -153,6 +164,14 @@ def run_routes(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_db(args: argparse.Namespace) -> int:
+    """Run ``microback db ...`` (new, migrate, rollback, status, create-tables)."""
+    from .db.cli import main as db_main
+
+    status: int = db_main(args.args, load)
+    return status
+
+
 def load(target: str) -> WSGIApplication:
     """Import *target* and return its app, turning every failure into a :class:`CommandError`."""
     from .server import TargetError, TargetImportError, load_app
@@ -160,11 +179,19 @@ def load(target: str) -> WSGIApplication:
     try:
         return load_app(target)
     except TargetImportError as exc:
-        if isinstance(exc.original, SettingsError):
+        # Errors that already are one line for the user: a bad setting, a bad database URL.
+        if isinstance(exc.original, SettingsError) or _is_database_config_error(exc.original):
             raise CommandError(str(exc.original)) from exc
         raise CommandError(str(exc)) from exc
     except TargetError as exc:
         raise CommandError(str(exc)) from exc
+
+
+def _is_database_config_error(error: BaseException) -> bool:
+    # Looked up, not imported: importing microback.db would import peewee before serve patches.
+    db_errors = sys.modules.get("microback.db.errors")
+    config_error = getattr(db_errors, "DatabaseConfigError", None)
+    return config_error is not None and isinstance(error, config_error)
 
 
 def _port(text: str) -> int:

@@ -1,16 +1,37 @@
-"""Test helpers: a webtest client that also checks the app against the WSGI spec.
+"""Test helpers: a webtest client that checks the app against the WSGI spec, and databases.
 
-Importing this module needs the ``test`` extra (webtest); the runtime package does not.
+Importing this module needs the ``test`` extra (webtest, pytest, and the database drivers);
+the runtime package does not.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import dataclasses
+import os
+import secrets
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 from wsgiref.validate import validator
 
+import pytest
 import webtest
 
-__all__ = ["TestClient"]
+if TYPE_CHECKING:
+    import peewee
+
+    from .db import Database
+
+__all__ = [
+    "TestClient",
+    "TestDatabases",
+    "database_servers",
+    "database_url",
+    "fresh_database",
+    "selected_backends",
+]
 
 
 class TestClient(webtest.TestApp):  # type: ignore[misc]
@@ -25,3 +46,199 @@ class TestClient(webtest.TestApp):  # type: ignore[misc]
 
     def __init__(self, app: Any, *, validate: bool = True, **options: Any) -> None:
         super().__init__(validator(app) if validate else app, **options)
+
+
+# --- databases --------------------------------------------------------------------------------
+#
+# Tests run on SQLite always, and on PostgreSQL and MariaDB/MySQL when MICROBACK_TEST_DATABASES
+# names them ("sqlite,postgresql,mysql"). Each run creates its own uniquely named database on
+# each server and drops it at the end; each test starts with no tables.
+#
+# The fixtures are plain pytest fixtures; bring them into a conftest.py with
+# ``from microback.testing import database_url, database_servers``.
+
+TEST_DATABASES_VARIABLE = "MICROBACK_TEST_DATABASES"
+#: Where the servers are, unless MICROBACK_TEST_POSTGRESQL_URL / MICROBACK_TEST_MYSQL_URL say.
+SERVER_URLS = {
+    "postgresql": "postgresql://postgres@127.0.0.1:5432/postgres",
+    "mysql": "mysql://root@127.0.0.1:3306/mysql",
+}
+BACKENDS = ("sqlite", "postgresql", "mysql")
+
+
+def selected_backends(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The backends named in ``MICROBACK_TEST_DATABASES`` (default: SQLite only)."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(TEST_DATABASES_VARIABLE, "") or "sqlite"
+    names = [name.strip().lower() for name in raw.split(",") if name.strip()]
+    names = ["postgresql" if n == "postgres" else "mysql" if n == "mariadb" else n for n in names]
+    unknown = [name for name in names if name not in BACKENDS]
+    if unknown:
+        raise ValueError(
+            f"{TEST_DATABASES_VARIABLE}={raw!r}: unknown {unknown[0]!r}; "
+            f"use a comma-separated list of {', '.join(BACKENDS)}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def server_url(backend: str) -> str:
+    """The URL of an existing database on the ``backend`` server, used to create test ones."""
+    variable = f"MICROBACK_TEST_{backend.upper()}_URL"
+    return os.environ.get(variable) or SERVER_URLS[backend]
+
+
+class TestDatabases:
+    """The databases this test run made on each server; ``url(backend)`` makes one on demand.
+
+    A server that cannot be reached skips the test, except when ``CI`` is true: CI must not
+    pass while quietly running nothing on PostgreSQL or MariaDB.
+    """
+
+    __test__ = False
+
+    def __init__(self) -> None:
+        self.name = f"microback_test_{os.getpid()}_{secrets.token_hex(3)}"
+        self._urls: dict[str, str] = {}
+        self._admin: dict[str, Any] = {}  # a connection to each test database, for resets
+
+    def url(self, backend: str) -> str:
+        """The URL of this run's database on ``backend``, created on first use."""
+        if backend == "sqlite":
+            raise ValueError("SQLite test databases are files; use the database_url fixture")
+        if backend not in self._urls:
+            try:
+                self._urls[backend] = self._create(backend)
+            except Exception as exc:
+                problem = f"{backend} at {server_url(backend)} is unavailable: {exc}"
+                if os.environ.get("CI", "").lower() == "true":
+                    pytest.fail(f"CI=true and {problem}", pytrace=False)
+                pytest.skip(problem)
+        return self._urls[backend]
+
+    def _create(self, backend: str) -> str:
+        parts = urlsplit(server_url(backend))
+        url = urlunsplit(parts._replace(path="/" + self.name, query=""))
+        if backend == "postgresql":
+            import psycopg
+
+            with psycopg.connect(server_url(backend), autocommit=True) as admin:
+                admin.execute(f'CREATE DATABASE "{self.name}"')
+            self._admin[backend] = psycopg.connect(url, autocommit=True)
+        else:
+            admin = _pymysql_connect(server_url(backend))
+            try:
+                admin.cursor().execute(f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4")
+            finally:
+                admin.close()
+            self._admin[backend] = _pymysql_connect(url)
+        return url
+
+    def admin(self, backend: str) -> Any:
+        """A driver connection (autocommit) to this run's database, to act as its administrator."""
+        self.url(backend)
+        return self._admin[backend]
+
+    def reset(self, backend: str) -> None:
+        """Drop every table of this run's database on ``backend``."""
+        admin = self._admin.get(backend)
+        if admin is None:
+            return
+        if backend == "postgresql":
+            admin.execute("DROP SCHEMA public CASCADE")
+            admin.execute("CREATE SCHEMA public")
+            return
+        cursor = admin.cursor()
+        cursor.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            (self.name,),
+        )
+        tables = [row[0] for row in cursor.fetchall()]
+        if tables:
+            cursor.execute("SET FOREIGN_KEY_CHECKS = 0")
+            cursor.execute("DROP TABLE " + ", ".join(f"`{t}`" for t in tables))
+            cursor.execute("SET FOREIGN_KEY_CHECKS = 1")
+
+    def close(self) -> None:
+        """Drop the databases this run created."""
+        for backend, admin in self._admin.items():
+            admin.close()
+            if backend == "postgresql":
+                import psycopg
+
+                with psycopg.connect(server_url(backend), autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            else:
+                conn = _pymysql_connect(server_url(backend))
+                try:
+                    conn.cursor().execute(f"DROP DATABASE IF EXISTS `{self.name}`")
+                finally:
+                    conn.close()
+        self._admin.clear()
+        self._urls.clear()
+
+
+def _pymysql_connect(url: str) -> Any:
+    import pymysql
+
+    parts = urlsplit(url)
+    return pymysql.connect(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 3306,
+        user=unquote(parts.username or "root"),
+        password=unquote(parts.password or ""),
+        database=parts.path.lstrip("/") or None,
+        autocommit=True,
+        ssl_disabled=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def database_servers() -> Iterator[TestDatabases]:
+    """This run's databases on the PostgreSQL and MariaDB servers, dropped at the end."""
+    databases = TestDatabases()
+    yield databases
+    databases.close()
+
+
+@pytest.fixture(params=selected_backends())
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, database_servers: TestDatabases
+) -> Iterator[str]:
+    """The URL of an empty database, once per selected backend (the test id names it).
+
+    SQLite: a new file in the test's temporary directory. PostgreSQL and MariaDB: this run's
+    database, emptied of tables after the test.
+    """
+    backend = request.param
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    url = database_servers.url(backend)
+    try:
+        yield url
+    finally:
+        database_servers.reset(backend)
+
+
+@contextlib.contextmanager
+def fresh_database(
+    db: Database, url: str, models: Iterable[type[peewee.Model]] | None = None
+) -> Iterator[Database]:
+    """Point ``db`` at ``url`` with tables for ``models`` (default: all); undo it after.
+
+    For an app whose ``db`` is defined at module level::
+
+        @pytest.fixture
+        def app(database_url):
+            with fresh_database(notes.db, database_url):
+                yield notes.app
+    """
+    previous, options = db.url, dataclasses.asdict(db.options)
+    db.configure(url, **options)
+    try:
+        db.create_tables(models)
+        yield db
+    finally:
+        db.close_all()
+        if previous is not None:
+            db.configure(previous, **options)

@@ -19,6 +19,8 @@ FORBIDDEN = {
     "settings": {"app", "http", "routing", "db", "security", "server", "cli", "testing"},
     "app": {"db", "security", "server", "cli", "testing", "blocking"},
     "security": {"server", "cli", "testing"},
+    # db plugs into app through its hooks; security and testing build on db, not the reverse.
+    "db": {"security", "server", "cli", "testing"},
     "server": {"app", "http", "routing", "settings", "db", "security", "cli", "testing"},
 }
 

@@ -1,0 +1,339 @@
+"""From a database URL to a configured peewee database: scheme, driver, pool and options.
+
+``playhouse.db_url`` parses the URL; the scheme picks one of three backends, each a pooled
+peewee class whose driver cooperates with gevent under ``microback serve``:
+
+- ``sqlite:///path.db`` (and ``sqlite:///:memory:``): the standard library's sqlite3, with
+  WAL, foreign keys, a busy timeout and ``synchronous=NORMAL``. Its calls block the loop.
+- ``postgresql://`` (or ``postgres://``): psycopg 3. It picks its wait function when imported;
+  after gevent's ``patch_all()`` that is a cooperative one, with nothing else to install or
+  call. (psycopg2 needs psycogreen's wait callback installed by the app, and only ``server``
+  and ``cli`` may touch gevent here.)
+- ``mysql://`` (or ``mariadb://``): PyMySQL, pure Python, so cooperative in any import order.
+
+Every query runs through :class:`_Translating`, which re-raises the driver errors a client can
+act on as HTTP answers (:mod:`microback.db.errors`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import select
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import peewee
+from playhouse import db_url
+from playhouse.pool import PooledMySQLDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
+
+from .errors import DatabaseConfigError, SchemaNames, translate
+
+__all__ = ["BACKENDS", "Options", "build", "check_import_order", "display_url"]
+
+BACKENDS = {
+    "sqlite": "sqlite",
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+}
+_EXAMPLES = "sqlite:///path.db, postgresql://user@host/name or mysql://user@host/name"
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+_URL_PARTS = ("database", "user", "password", "passwd", "host", "port")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What a :class:`~microback.db.Database` is tuned with; each can also be a URL parameter.
+
+    Values in the URL win over those in code, so ``DATABASE_URL`` can retune a deployment.
+    """
+
+    #: Most connections the process holds. PostgreSQL allows 100 by default across all
+    #: processes, so 20 leaves room for four workers and a console.
+    max_connections: int = 20
+    #: How long (s) a request waits for a pooled connection before a 503.
+    pool_timeout: float = 5.0
+    #: Pooled connections older than this (s) are closed instead of reused (MySQL's
+    #: ``wait_timeout`` and proxies drop idle ones).
+    stale_timeout: float = 600.0
+    #: How long (s) SQLite waits for another writer's lock before a 503. The wait blocks the
+    #: whole gevent worker, so keep it short and keep write transactions short.
+    busy_timeout: float = 2.0
+    #: How long (s) connecting may take before the database counts as unreachable.
+    connect_timeout: int = 5
+    #: The ``Retry-After`` (s) sent with a 503.
+    retry_after: int = 1
+    #: Run each POST, PUT, PATCH and DELETE request in one transaction.
+    atomic_requests: bool = False
+
+
+_OPTION_RULES: dict[str, tuple[type | tuple[type, ...], float]] = {
+    "max_connections": (int, 1),
+    "pool_timeout": ((int, float), 0.01),  # peewee's pool reads 0 as "wait forever"
+    "stale_timeout": ((int, float), 0),
+    "busy_timeout": ((int, float), 0),
+    "connect_timeout": (int, 1),
+    "retry_after": (int, 0),
+    "atomic_requests": (bool, 0),
+}
+
+
+def display_url(url: str) -> str:
+    """Return ``url`` with its password replaced by ``***``, for messages and logs."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        user = quote(parts.username or "", safe="")
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port else ""
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+    except ValueError:
+        # Unparseable: hide everything between '://' and '@'.
+        scheme, sep, rest = url.partition("://")
+        _, at, host = rest.rpartition("@")
+        return f"{scheme}{sep}***@{host}" if at else url
+
+
+def _problem(url: str, message: str) -> DatabaseConfigError:
+    return DatabaseConfigError(f"database URL {display_url(url)!r}: {message}")
+
+
+def build(url: str, given: dict[str, Any], schema: SchemaNames) -> tuple[Any, Options]:
+    """Create the peewee database for ``url`` with ``given`` options (the URL's query wins).
+
+    Raise :class:`DatabaseConfigError` naming the problem when the URL, an option or the
+    driver is unusable. Nothing is connected yet.
+    """
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        params = db_url.parseresult_to_dict(parts, unquote_password=True, unquote_user=True)
+    except ValueError as exc:
+        raise _problem(url, f"not a valid URL ({exc})") from None
+    backend = BACKENDS.get(scheme)
+    if not scheme:
+        raise _problem(url, f"not a database URL (no scheme); use {_EXAMPLES}")
+    if backend is None:
+        raise _problem(url, f"unknown database type {scheme!r}; use {_EXAMPLES}")
+    if backend != "sqlite" and not params.get("database"):
+        raise _problem(url, f"no database name; use {scheme}://user@host/name")
+    connect = {k: params.pop(k) for k in _URL_PARTS if k in params}
+    values: dict[str, Any] = {}
+    for source in (given, params):
+        for name, value in source.items():
+            if name in _OPTION_RULES:
+                values[name] = _check_option(url, name, value)
+            else:
+                connect[name] = value  # anything else is the driver's
+    options = Options(**values)
+    check_import_order()
+    if backend == "sqlite":
+        database = _sqlite(url, parts.path, options, connect)
+    elif backend == "postgresql":
+        database = _postgresql(url, options, connect)
+    else:
+        database = _mysql(url, options, connect)
+    database.microback_schema = schema
+    database.microback_retry_after = options.retry_after
+    database.microback_backend = backend
+    return database, options
+
+
+def _check_option(url: str, name: str, value: Any) -> Any:
+    kind, minimum = _OPTION_RULES[name]
+    wrong_type = not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))
+    if wrong_type or (kind is not bool and value < minimum):
+        if kind is bool:
+            expected = "true or false"
+        elif kind is int:
+            expected = f"a whole number of at least {minimum:g}"
+        else:
+            expected = f"a number of at least {minimum:g}"
+        raise _problem(url, f"option {name} must be {expected}, got {value!r}")
+    return value
+
+
+def _sqlite(url: str, path: str, options: Options, connect: dict[str, Any]) -> Any:
+    for key in ("user", "password", "host", "port"):
+        if connect.pop(key, None) is not None:
+            raise _problem(url, f"SQLite takes no {key}; use sqlite:///path.db")
+    name = path[1:] if path.startswith("/") else path
+    # busy_timeout first: the pragmas after it may wait for a lock.
+    pragmas: dict[str, Any] = {
+        "busy_timeout": int(options.busy_timeout * 1000),
+        "foreign_keys": 1,
+        "synchronous": "NORMAL",
+    }
+    connect.pop("database", None)
+    if name in ("", ":memory:"):
+        # Every new connection to ':memory:' is a new, empty database, so the process shares
+        # one connection and never closes it. For tests and quick experiments.
+        return _MemorySqliteDatabase(":memory:", pragmas=pragmas, thread_safe=False, **connect)
+    directory = Path(name).parent
+    if not directory.is_dir():
+        raise _problem(url, f"cannot create the SQLite file: no directory {str(directory)!r}")
+    # WAL lets readers go on while one writer writes; it is a property of the file.
+    pragmas["journal_mode"] = "wal"
+    return _SqliteDatabase(
+        name,
+        pragmas=pragmas,
+        # BEGIN IMMEDIATE takes the write lock up front, where busy_timeout applies. A deferred
+        # transaction that reads and then writes fails at once with "database is locked" when
+        # another writer got in between, whatever the timeout.
+        lock_type="IMMEDIATE",
+        max_connections=options.max_connections,
+        timeout=options.pool_timeout,
+        stale_timeout=options.stale_timeout,
+        # Pooled connections move between threads (greenlets share one); peewee keeps each
+        # one used by a single thread at a time.
+        check_same_thread=False,
+        **connect,
+    )
+
+
+def _postgresql(url: str, options: Options, connect: dict[str, Any]) -> Any:
+    if getattr(peewee, "psycopg", None) is None:
+        raise _problem(
+            url,
+            "PostgreSQL needs the psycopg 3 driver, which is not installed; "
+            "pip install 'microback[postgresql]'",
+        )
+    connect.setdefault("connect_timeout", max(2, options.connect_timeout))
+    return _PostgresqlDatabase(
+        connect.pop("database"),
+        prefer_psycopg3=True,
+        max_connections=options.max_connections,
+        timeout=options.pool_timeout,
+        stale_timeout=options.stale_timeout,
+        **connect,
+    )
+
+
+def _mysql(url: str, options: Options, connect: dict[str, Any]) -> Any:
+    if getattr(getattr(peewee, "mysql", None), "__name__", "") != "pymysql":
+        raise _problem(
+            url,
+            "MySQL and MariaDB need the PyMySQL driver, which is not installed; "
+            "pip install 'microback[mysql]'",
+        )
+    if "passwd" in connect:  # db_url's spelling, deprecated by PyMySQL (a warning)
+        connect["password"] = connect.pop("passwd")
+    if connect.get("host", "localhost") in _LOOPBACK and not any(
+        key.startswith("ssl") for key in connect
+    ):
+        # PyMySQL 1.2 tries TLS by default and builds an SSL context on every connect (~56 ms
+        # of CPU with the loop blocked), without verifying the certificate anyway. Loopback
+        # traffic never leaves the host.
+        connect["ssl_disabled"] = True
+    connect.setdefault("connect_timeout", options.connect_timeout)
+    return _MySQLDatabase(
+        connect.pop("database"),
+        max_connections=options.max_connections,
+        timeout=options.pool_timeout,
+        stale_timeout=options.stale_timeout,
+        **connect,
+    )
+
+
+def check_import_order() -> None:
+    """Refuse to run when gevent patched the standard library after peewee or psycopg loaded.
+
+    peewee keeps connections in a ``threading.local`` made when it is imported, and psycopg
+    picks its wait function then: imported before the patch, every greenlet would share one
+    connection and every PostgreSQL query would block the whole process.
+    """
+    late = []
+    if threading.local not in peewee._ConnectionLocal.__mro__:
+        late.append("peewee")
+    waiting = sys.modules.get("psycopg.waiting")
+    gevent_select = getattr(select.select, "__module__", "").startswith("gevent")
+    if waiting is not None and gevent_select and waiting.wait is getattr(waiting, "wait_c", 0):
+        late.append("psycopg")
+    if late:
+        raise DatabaseConfigError(
+            f"{' and '.join(late)} {'were' if len(late) > 1 else 'was'} imported before gevent "
+            "patched the standard library; "
+            "call gevent.monkey.patch_all() before importing microback.db "
+            "(microback serve does this for you)"
+        )
+
+
+class _Translating:
+    """Re-raise driver errors a client can act on as HTTP answers (see errors.translate)."""
+
+    microback_schema: SchemaNames
+    microback_retry_after: int = 1
+    microback_backend: str = ""
+
+    def _translated(self, error: Exception, sql: str = "") -> BaseException | None:
+        return translate(
+            error, self.microback_schema, sql=sql, retry_after=self.microback_retry_after
+        )
+
+    def connect(self, reuse_if_open: bool = False) -> bool:
+        try:
+            return bool(super().connect(reuse_if_open))  # type: ignore[misc]
+        except Exception as exc:
+            better = self._translated(exc)
+            if better is None:
+                raise
+            raise better from exc
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        try:
+            return super().execute_sql(sql, params)  # type: ignore[misc]
+        except Exception as exc:
+            better = self._translated(exc, sql)
+            if better is None:
+                raise
+            raise better from exc
+
+    def begin(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().begin(*args, **kwargs)  # type: ignore[misc]
+        except Exception as exc:
+            better = self._translated(exc)
+            if better is None:
+                raise
+            raise better from exc
+
+    def commit(self) -> None:
+        try:
+            super().commit()  # type: ignore[misc]
+        except Exception as exc:
+            better = self._translated(exc)
+            if better is None:
+                raise
+            raise better from exc
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()  # type: ignore[misc]
+        except Exception as exc:
+            better = self._translated(exc)
+            if better is None:
+                raise
+            raise better from exc
+
+
+class _SqliteDatabase(_Translating, PooledSqliteDatabase):  # type: ignore[misc]
+    pass
+
+
+class _MemorySqliteDatabase(_Translating, peewee.SqliteDatabase):
+    pass
+
+
+class _PostgresqlDatabase(_Translating, PooledPostgresqlDatabase):  # type: ignore[misc]
+    pass
+
+
+class _MySQLDatabase(_Translating, PooledMySQLDatabase):  # type: ignore[misc]
+    pass

@@ -1,0 +1,304 @@
+"""``Database``: one database for an app, its models, and a connection per request.
+
+It plugs into the app through hooks only: ``before_request`` opens a transaction when
+``atomic_requests`` asks for one, ``after_request`` commits or rolls it back, ``teardown``
+returns the connection to the pool. A request that never queries never takes a connection:
+peewee connects lazily on the first query.
+
+Connections are per thread, and so per greenlet under ``microback serve`` (gevent patches
+``threading.local`` before peewee is imported).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+
+import peewee
+
+from .backends import Options, build, display_url
+from .errors import (
+    ConstraintViolation,
+    DatabaseConfigError,
+    DatabaseUnavailable,
+    DatabaseUnreachableError,
+    SchemaNames,
+    answer,
+    first_line,
+    original,
+)
+from .models import Model as BaseModel
+
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Response as WerkzeugResponse
+
+    from ..app import App
+    from ..http import Request
+
+__all__ = ["Atomic", "Database"]
+
+logger = logging.getLogger("microback.db")
+
+ENV_VARIABLE = "DATABASE_URL"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_TRANSACTION = "microback.db.transaction"
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class Atomic(Protocol):
+    """What :meth:`Database.atomic` returns: a context manager that is also a decorator."""
+
+    def __enter__(self) -> Any: ...
+    def __exit__(self, *exc_info: Any) -> Any: ...
+    def __call__(self, fn: _F) -> _F: ...
+
+
+class _RequestFailed(Exception):
+    """Passed to a transaction's ``__exit__`` to make it roll back."""
+
+
+class Database:
+    """The app's database: ``Database(app, "sqlite:///notes.db", **options)``.
+
+    The ``DATABASE_URL`` environment variable, when set, replaces the URL given here, so one
+    code base runs on SQLite in development and PostgreSQL in production. URLs:
+    ``sqlite:///relative.db``, ``sqlite:////absolute.db``, ``sqlite:///:memory:``,
+    ``postgresql://user:password@host:5432/name``, ``mysql://user:password@host/name``.
+    Options (see :class:`~microback.db.backends.Options`) may be keyword arguments or URL
+    parameters (``?max_connections=50``); anything else is passed to the driver.
+
+    A URL, option or driver that cannot work raises :class:`DatabaseConfigError` here; with an
+    app, a database that cannot be reached raises :class:`DatabaseUnreachableError` here too,
+    so a misconfigured deployment stops at start-up with one line saying why.
+    """
+
+    def __init__(self, app: App | None = None, url: str | None = None, **options: Any) -> None:
+        self._models: list[type[BaseModel]] = []
+        self._proxy = peewee.DatabaseProxy()
+        self._url: str | None = None
+        self.options = Options()
+        self.Model: type[BaseModel] = type(
+            "Model",
+            (BaseModel,),
+            {
+                "__module__": __name__,
+                "__qualname__": "Database.Model",
+                "__microback_models__": self._models,
+                "Meta": type("Meta", (), {"database": self._proxy}),
+            },
+        )
+        url = os.environ.get(ENV_VARIABLE) or url
+        if url:
+            self.configure(url, **options)
+        elif options:
+            raise DatabaseConfigError(
+                f"options given without a database URL: {', '.join(options)}"
+            )
+        if app is not None:
+            self.init_app(app)
+
+    # --- configuration ----------------------------------------------------------------------
+
+    def configure(self, url: str, **options: Any) -> None:
+        """Point this Database (and every model on it) at ``url``, closing current connections.
+
+        Used at construction; tests use it to move an app onto a fresh database. Unlike the
+        constructor it takes ``url`` as given, without looking at ``DATABASE_URL``.
+        """
+        if not isinstance(url, str) or not url:
+            raise DatabaseConfigError(f"the database URL must be a non-empty string, got {url!r}")
+        database, parsed = build(url, options, SchemaNames(self._models))
+        self.close_all()
+        self._proxy.initialize(database)
+        self._url, self.options = url, parsed
+
+    def init_app(self, app: App) -> None:
+        """Plug into ``app``: hooks, error answers, ``app.extensions["db"]``; check the database.
+
+        Raises :class:`DatabaseUnreachableError` when the database cannot be reached.
+        """
+        if self._url is None:
+            raise DatabaseConfigError(
+                f"no database URL: pass one to Database(app, url) or set {ENV_VARIABLE}"
+            )
+        self.check()
+        app.extensions["db"] = self
+        app.before_request(self._begin_request)
+        app.after_request(self._end_transaction)
+        app.teardown(self._teardown)
+        app.errorhandler(ConstraintViolation)(answer)
+        app.errorhandler(DatabaseUnavailable)(answer)
+
+    def check(self) -> None:
+        """Connect once and disconnect; raise :class:`DatabaseUnreachableError` if that fails.
+
+        The connection is closed, not pooled: a server that forks workers after importing the
+        app must not share a socket between processes.
+        """
+        database = self.database
+        try:
+            opened = database.connect(reuse_if_open=True)
+        except (peewee.DatabaseError, peewee.InterfaceError) as exc:
+            raise DatabaseUnreachableError(
+                f"cannot connect to the database at {self.display_url}: "
+                f"{self._masked(first_line(original(exc)))}"
+            ) from None
+        if opened and not self.shared_connection:
+            if hasattr(database, "manual_close"):
+                database.manual_close()
+            else:
+                database.close()
+
+    def _masked(self, text: str) -> str:
+        password = getattr(self.database, "connect_params", {}).get("password")
+        return text.replace(password, "***") if password else text
+
+    # --- what the app and the models see ----------------------------------------------------
+
+    @property
+    def database(self) -> Any:
+        """The peewee database (a pooled one for files and servers)."""
+        if self._proxy.obj is None:
+            raise DatabaseConfigError(
+                f"no database URL: pass one to Database(app, url) or set {ENV_VARIABLE}"
+            )
+        return self._proxy.obj
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"``, ``"postgresql"`` or ``"mysql"`` (MariaDB included)."""
+        return str(self.database.microback_backend)
+
+    @property
+    def url(self) -> str | None:
+        """The URL in use, password included; show :attr:`display_url` instead."""
+        return self._url
+
+    @property
+    def display_url(self) -> str:
+        """The URL in use with the password masked, for logs and messages."""
+        return display_url(self._url) if self._url else "(not configured)"
+
+    @property
+    def models(self) -> list[type[BaseModel]]:
+        """The model classes defined on ``db.Model``, in definition order."""
+        return list(self._models)
+
+    @property
+    def shared_connection(self) -> bool:
+        """True for ``sqlite:///:memory:``: one connection, shared, never closed."""
+        return not self.database.thread_safe
+
+    def atomic(self, **options: Any) -> Atomic:
+        """Run a block (``with db.atomic():``) or function (``@db.atomic()``) in a transaction.
+
+        Committed when it ends normally, rolled back when it raises. Nested, it becomes a
+        savepoint. On SQLite the transaction takes the write lock at once (``BEGIN
+        IMMEDIATE``), so a wait for another writer is bounded by the busy timeout.
+        """
+        return cast(Atomic, self.database.atomic(**options))
+
+    def create_tables(
+        self, models: Iterable[type[peewee.Model]] | None = None, safe: bool = True
+    ) -> None:
+        """Create the tables of ``models`` (default: all of :attr:`models`) and their indexes.
+
+        With ``safe`` (the default), existing tables are left alone. For quick starts and
+        tests; a deployed schema changes through migrations.
+        """
+        with self._connected() as database:
+            database.create_tables(list(self._models if models is None else models), safe=safe)
+
+    def drop_tables(
+        self, models: Iterable[type[peewee.Model]] | None = None, safe: bool = True
+    ) -> None:
+        """Drop the tables of ``models`` (default: all of :attr:`models`)."""
+        with self._connected() as database:
+            database.drop_tables(list(self._models if models is None else models), safe=safe)
+
+    @contextlib.contextmanager
+    def _connected(self) -> Iterator[Any]:
+        # Unlike peewee's connection_context(), leave a connection that was already open (a
+        # request's, or the shared ':memory:' one) open.
+        database = self.database
+        opened = database.connect(reuse_if_open=True)
+        try:
+            yield database
+        finally:
+            if opened and not self.shared_connection:
+                database.close()
+
+    def close_all(self) -> None:
+        """Close every connection this process holds (at shutdown, or at the end of a test)."""
+        database = self._proxy.obj
+        if database is None:
+            return
+        if hasattr(database, "close_all"):
+            database.close_all()
+        elif not database.is_closed():
+            database.close()
+
+    # --- the request hooks ------------------------------------------------------------------
+
+    def _begin_request(self, request: Request) -> None:
+        if (
+            self.options.atomic_requests
+            and request.method not in SAFE_METHODS
+            and request.endpoint is not None
+        ):
+            transaction = self.database.atomic()
+            transaction.__enter__()
+            request.environ[_TRANSACTION] = transaction
+
+    def _end_transaction(
+        self, request: Request, response: WerkzeugResponse
+    ) -> WerkzeugResponse | None:
+        # Here, not at teardown: a failed COMMIT must still be able to change the status.
+        transaction = request.environ.pop(_TRANSACTION, None)
+        if transaction is None:
+            return None
+        if request.exception is not None or response.status_code >= 500:
+            _roll_back(transaction)
+            return None
+        try:
+            transaction.__exit__(None, None, None)
+        except (ConstraintViolation, DatabaseUnavailable) as exc:
+            return answer(request, exc)
+        return None
+
+    def _teardown(self, request: Request, error: BaseException | None) -> None:
+        database = self._proxy.obj
+        if database is None:
+            return
+        transaction = request.environ.pop(_TRANSACTION, None)
+        if transaction is not None:  # an after_request hook failed before ours ran
+            _roll_back(transaction)
+        if database.in_transaction():
+            logger.error(
+                "%s %s left a transaction open; rolling it back (use 'with db.atomic():')",
+                request.method,
+                request.path,
+            )
+            _abandon_transactions(database)
+        if not self.shared_connection and not database.is_closed():
+            database.close()
+
+
+def _roll_back(transaction: Any) -> None:
+    try:
+        transaction.__exit__(_RequestFailed, _RequestFailed(), None)
+    except Exception as exc:
+        # The connection is likely gone; the pool discards it when it is returned.
+        logger.warning("rollback failed: %s", first_line(original(exc)))
+
+
+def _abandon_transactions(database: Any) -> None:
+    try:
+        database.rollback()
+    except Exception as exc:
+        logger.warning("rollback failed: %s", first_line(original(exc)))
+    while database.transaction_depth():
+        database.pop_transaction()

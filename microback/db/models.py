@@ -1,0 +1,113 @@
+"""The model base class: peewee's ``Model`` with the helpers a JSON API needs.
+
+Each :class:`~microback.db.Database` makes its own subclass, ``db.Model``, bound to it; the
+helpers live here so that they are documented and tested once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+import peewee
+
+from ..http import abort
+from .errors import MissingReference
+
+__all__ = ["Model", "private"]
+
+_F = TypeVar("_F", bound=peewee.Field)
+_M = TypeVar("_M", bound="Model")
+
+
+def private(field: _F) -> _F:
+    """Mark ``field`` private: :meth:`Model.to_dict` leaves it out unless named in ``only``.
+
+    For what must never reach a client by accident, such as a password hash::
+
+        password_hash = private(fields.CharField())
+    """
+    field.microback_private = True  # type: ignore[attr-defined]
+    return field
+
+
+class Model(peewee.Model):
+    """Base of ``db.Model``: ``get_or_404``, ``to_dict``, and constraint errors naming fields."""
+
+    class Meta:
+        # "note_tag" rather than peewee 3's "notetag" for class NoteTag.
+        legacy_table_names = False
+
+    #: Filled by Database: the list ``db.models`` that subclasses append themselves to.
+    __microback_models__: list[type[Model]] | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        registry = cls.__dict__.get("__microback_models__", cls.__microback_models__)
+        if registry is not None and "__microback_models__" not in cls.__dict__:
+            registry.append(cls)
+
+    @classmethod
+    def get_or_404(cls: type[_M], *query: Any, message: str | None = None, **filters: Any) -> _M:
+        """Return the one row matching ``query``, or answer 404 ("Note not found").
+
+        Takes what ``Model.get`` takes: expressions (``Note.id == note_id``) or keyword
+        filters (``id=note_id``). Values are always sent as parameters, never spliced in.
+        """
+        row = cls.get_or_none(*query, **filters)
+        if row is None:
+            abort(404, message or f"{cls.__name__} not found")
+        return row
+
+    def to_dict(
+        self, *, exclude: Iterable[str] = (), only: Iterable[str] | None = None
+    ) -> dict[str, Any]:
+        """Return the fields as a dict for a JSON answer, by field name, in definition order.
+
+        A foreign key gives the id it holds (``"owner": 3``) without loading the row.
+        Private fields (see :func:`private`) are left out unless named in ``only``. An unknown
+        name in ``only`` or ``exclude`` raises ``ValueError``: a typo must not silently leak
+        or drop a field.
+        """
+        meta = self._meta
+        excluded = set(exclude)
+        chosen = list(only) if only is not None else None
+        unknown = [n for n in [*excluded, *(chosen or ())] if n not in meta.fields]
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} has no field {unknown[0]!r}; "
+                f"fields: {', '.join(meta.sorted_field_names)}"
+            )
+        if chosen is None:
+            names = [
+                f.name
+                for f in meta.sorted_fields
+                if not getattr(f, "microback_private", False) and f.name not in excluded
+            ]
+        else:
+            names = [n for n in meta.sorted_field_names if n in chosen and n not in excluded]
+        data = self.__data__
+        return {name: data.get(name) for name in names}
+
+    def save(self, force_insert: bool = False, only: Any = None) -> int:
+        """Save as peewee does; a dangling foreign key on SQLite is answered naming the field."""
+        try:
+            return int(super().save(force_insert=force_insert, only=only) or 0)
+        except MissingReference as exc:
+            if exc.field is None:
+                self._name_missing_reference(exc)
+            raise
+
+    def _name_missing_reference(self, error: MissingReference) -> None:
+        # SQLite reports only "FOREIGN KEY constraint failed"; look for the key with no row.
+        for field in self._meta.sorted_fields:
+            if not isinstance(field, peewee.ForeignKeyField):
+                continue
+            value = self.__data__.get(field.name)
+            if value is None:
+                continue
+            target = field.rel_model
+            if not target.select().where(field.rel_field == value).exists():
+                error.field = field.name
+                error.description = f"the {field.name!r} field refers to a row that does not exist"
+                return

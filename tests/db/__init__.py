@@ -1,0 +1,1 @@
+"""Tests of microback.db, run on SQLite and on the servers MICROBACK_TEST_DATABASES selects."""

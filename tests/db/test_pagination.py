@@ -1,0 +1,85 @@
+"""Pagination from request parameters: cursor and offset, Link header, bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from microback.db import paginate
+from microback.testing import TestClient
+
+
+@pytest.fixture
+def api(app, models):
+    User = models.User
+    with models.User._meta.database.atomic():
+        User.insert_many([{"name": f"user{i:02}"} for i in range(1, 8)]).execute()
+
+    @app.get("/users")
+    def list_users(request):
+        page = paginate(request, User.select(), default_limit=3, max_limit=5)
+        return page.to_dict(), page.headers
+
+    @app.get("/users/newest-first")
+    def newest_first(request):
+        page = paginate(request, User.select(), descending=True, default_limit=3)
+        return page.to_dict(lambda user: user.name)
+
+    return TestClient(app)
+
+
+def test_cursor_pages_cover_every_row_once_with_link_headers(api):
+    names, url, links = [], "/users", []
+    while url:
+        response = api.get(url)
+        names += [user["name"] for user in response.json["items"]]
+        link = response.headers.get("Link")
+        links.append(link)
+        cursor = response.json["next"]
+        if cursor is None:
+            assert link is None
+            url = None
+        else:
+            assert link == f'<http://localhost/users?cursor={cursor}>; rel="next"'
+            url = f"/users?cursor={cursor}"
+    assert names == [f"user{i:02}" for i in range(1, 8)]
+    assert len(links) == 3
+
+
+def test_limit_is_kept_in_the_next_link(api):
+    response = api.get("/users?limit=5")
+    assert len(response.json["items"]) == 5
+    assert response.headers["Link"].startswith("<http://localhost/users?limit=5&cursor=")
+
+
+def test_descending_cursor(api):
+    first = api.get("/users/newest-first").json
+    assert first["items"] == ["user07", "user06", "user05"]
+    second = api.get(f"/users/newest-first?cursor={first['next']}").json
+    assert second["items"] == ["user04", "user03", "user02"]
+
+
+def test_offset_pages(api):
+    response = api.get("/users?offset=5&limit=3")
+    assert [u["name"] for u in response.json["items"]] == ["user06", "user07"]
+    assert response.json["next"] is None
+    middle = api.get("/users?offset=2&limit=2")
+    assert middle.json["next"] == 4
+    assert middle.headers["Link"] == '<http://localhost/users?limit=2&offset=4>; rel="next"'
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("limit=abc", "the 'limit' parameter must be an integer from 1 to 5, got 'abc'"),
+        ("limit=0", "the 'limit' parameter must be an integer from 1 to 5, got '0'"),
+        ("limit=500", "the 'limit' parameter must be an integer from 1 to 5, got '500'"),
+        ("offset=-1", "the 'offset' parameter must be an integer of at least 0, got '-1'"),
+        ("offset=1e9", "the 'offset' parameter must be an integer of at least 0, got '1e9'"),
+        ("cursor=%27%3B%20DROP", "the 'cursor' parameter is not a cursor this API gave out"),
+        ("cursor=WzFd&offset=2", "the 'offset' parameter cannot be combined with 'cursor'"),
+        ("cursor=e30", "the 'cursor' parameter is not a cursor this API gave out"),
+    ],
+)
+def test_malformed_parameters_are_a_400_naming_them(api, query, message):
+    response = api.get(f"/users?{query}", status=400)
+    assert response.json["error"]["message"].startswith(message)
