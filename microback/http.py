@@ -44,6 +44,7 @@ __all__ = [
     "json_dumps",
     "json_loads",
     "json_response",
+    "prefers_json",
     "redirect",
 ]
 
@@ -371,7 +372,8 @@ def abort(
     raise exception
 
 
-def _wants_json(request: Request | None) -> bool:
+def prefers_json(request: Request | None) -> bool:
+    """Tell whether the client wants JSON rather than an HTML page (API client or browser)."""
     if request is None:
         return True
     accept = request.accept_mimetypes
@@ -393,7 +395,7 @@ def error_response(
     message = error.description or error.name
     headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
     headers.extend(getattr(error, "extra_headers", ()))
-    if _wants_json(request):
+    if prefers_json(request):
         body: dict[str, Any] = {"status": status, "message": message}
         if detail is not None:
             body["detail"] = detail
