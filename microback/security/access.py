@@ -1,0 +1,100 @@
+"""Who may call a handler: ``@login_required``, ``@requires_role``, ``@requires_scope``.
+
+Refusals follow what the client can act on: an anonymous API client gets 401 (with
+``WWW-Authenticate: Bearer``), an anonymous browser is sent to the login page when the app
+has one, and a signed-in user without the right gets 403. Objects that belong to someone
+else are answered 404 by :func:`owned_or_404`, so their existence is not revealed.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from ..http import Request, abort, prefers_json, redirect
+
+__all__ = ["login_required", "owned_or_404", "requires_role", "requires_scope"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _require_login(request: Request) -> Any:
+    user = request.user  # type: ignore[attr-defined]
+    if user.is_authenticated:
+        return None
+    auth = request.app.extensions.get("auth")
+    if auth is not None and auth.login_url and not prefers_json(request):
+        target = request.full_path.rstrip("?")
+        return redirect(f"{auth.login_url}?next={quote(target, safe='/')}", 303)
+    if "microback.token" in request.environ or request.headers.get("Authorization"):
+        message = "the token is invalid, expired or revoked"
+    else:
+        message = "log in, or send an API token in the Authorization: Bearer header"
+    abort(401, message, headers={"WWW-Authenticate": 'Bearer realm="api"'})
+
+
+def login_required(handler: _F) -> _F:
+    """Call ``handler`` only for a signed-in user (by session or by API token)."""
+
+    @functools.wraps(handler)
+    def guarded(request: Request, *args: Any, **kwargs: Any) -> Any:
+        refusal = _require_login(request)
+        if refusal is not None:
+            return refusal
+        return handler(request, *args, **kwargs)
+
+    return guarded  # type: ignore[return-value]
+
+
+def requires_role(*roles: str) -> Callable[[_F], _F]:
+    """Call the handler only for a user with one of ``roles`` (checked on every request)."""
+    if not roles:
+        raise ValueError("requires_role() needs at least one role name")
+    wanted = " or ".join(repr(role) for role in roles)
+
+    def decorator(handler: _F) -> _F:
+        @functools.wraps(handler)
+        def guarded(request: Request, *args: Any, **kwargs: Any) -> Any:
+            refusal = _require_login(request)
+            if refusal is not None:
+                return refusal
+            if not request.user.has_role(*roles):  # type: ignore[attr-defined]
+                abort(403, f"this needs the role {wanted}")
+            return handler(request, *args, **kwargs)
+
+        return guarded  # type: ignore[return-value]
+
+    return decorator
+
+
+def requires_scope(scope: str) -> Callable[[_F], _F]:
+    """Refuse (403) a request made with an API token that lacks ``scope``.
+
+    Requests signed in by session are not limited by scopes: scopes narrow what a token
+    may do, not what its owner may.
+    """
+
+    def decorator(handler: _F) -> _F:
+        @functools.wraps(handler)
+        def guarded(request: Request, *args: Any, **kwargs: Any) -> Any:
+            refusal = _require_login(request)
+            if refusal is not None:
+                return refusal
+            token = request.environ.get("microback.token")
+            if token is not None and scope not in token.scope_names:
+                abort(403, f"the token lacks the scope {scope!r}")
+            return handler(request, *args, **kwargs)
+
+        return guarded  # type: ignore[return-value]
+
+    return decorator
+
+
+def owned_or_404(model: Any, request: Request, *query: Any, owner: str = "owner") -> Any:
+    """Give the row of ``model`` matching ``query`` that belongs to ``request.user``, or 404.
+
+    Someone else's row and a missing row get the same answer, so ids cannot be probed.
+    """
+    return model.get_or_404(*query, getattr(model, owner) == request.user)  # type: ignore[attr-defined]

@@ -1,0 +1,285 @@
+"""Users and who the current request is: login, logout, ``request.user``, throttled sign-in.
+
+``Auth(app, db)`` gives the app a user table (``auth.User``), a token table
+(``auth.Token``, see :mod:`.tokens`), signed-cookie sessions if it has none yet, and
+``request.user``: the user of the session cookie or of an ``Authorization: Bearer`` token,
+or :data:`ANONYMOUS`.
+
+A session is bound to the user's ``session_epoch``: logging out everywhere or changing the
+password increments it, and every cookie issued before stops working at once, on every
+process and host, although the cookies themselves live only in browsers.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+from typing import TYPE_CHECKING, Any
+
+import peewee
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from ..db.models import private
+from ..http import Request, abort
+from .passwords import DEFAULT_ROUNDS, hash_password, needs_rehash, verify_password
+from .ratelimit import Limit, RateLimiter, client_address, parse_limit
+from .sessions import CookieSessions
+from .tokens import TokenStore
+
+if TYPE_CHECKING:
+    from ..app import App
+    from ..db import Database
+
+__all__ = ["ANONYMOUS", "AnonymousUser", "Auth", "normalize_email"]
+
+_SESSION_USER = "_uid"
+_SESSION_EPOCH = "_epoch"
+
+
+def normalize_email(email: str) -> str:
+    """Give the form an address is stored and looked up in: trimmed and lower-cased.
+
+    Lower-casing the whole address (not only the domain) makes ``Ada@x.org`` and
+    ``ada@x.org`` one account, which is what people expect and what stops look-alike sign-ups.
+    """
+    return email.strip().lower()
+
+
+class AnonymousUser:
+    """``request.user`` when nobody is logged in: falsy checks, no roles, no id."""
+
+    id = None
+    email = None
+    is_authenticated = False
+    is_active = False
+
+    def has_role(self, *roles: str) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "<AnonymousUser>"
+
+
+ANONYMOUS = AnonymousUser()
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def _user_model(db: Database, extra_fields: dict[str, peewee.Field]) -> Any:
+    class User(db.Model):  # type: ignore[name-defined, misc]
+        """A user: an e-mail address unique in any case, a private password hash, roles."""
+
+        email = peewee.CharField(max_length=254, unique=True)
+        password_hash = private(peewee.CharField(max_length=128, default=""))
+        is_active = peewee.BooleanField(default=True)
+        email_verified = peewee.BooleanField(default=False)
+        #: Space-separated role names ("admin editor").
+        roles = peewee.CharField(max_length=255, default="")
+        session_epoch = private(peewee.IntegerField(default=0))
+        created_at = peewee.DateTimeField(default=_utcnow)
+
+        is_authenticated = True
+
+        class Meta:
+            table_name = "auth_user"  # "user" is reserved in PostgreSQL
+
+        def save(self, *args: Any, **kwargs: Any) -> Any:
+            self.email = normalize_email(self.email)
+            return super().save(*args, **kwargs)
+
+        @property
+        def role_names(self) -> frozenset[str]:
+            return frozenset(self.roles.split())
+
+        def has_role(self, *roles: str) -> bool:
+            """Tell whether the user has any of ``roles``."""
+            return not self.role_names.isdisjoint(roles)
+
+    for name, field in extra_fields.items():
+        User._meta.add_field(name, field)
+    return User
+
+
+class Auth:
+    """Users, login and ``request.user`` for ``app``, stored in ``db``.
+
+    ``login_url`` is where :func:`login_required` sends browsers (API clients get 401).
+    ``user_fields`` adds columns to ``auth.User`` (``{"name": fields.CharField(default="")}``).
+    Sign-in attempts are limited per account and per client address (``login_limit_*``,
+    like ``"10/15minutes"``), counted in the database so the limits hold across processes.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        db: Database,
+        *,
+        login_url: str | None = None,
+        password_rounds: int = DEFAULT_ROUNDS,
+        user_fields: dict[str, peewee.Field] | None = None,
+        login_limit_per_account: str = "10/15minutes",
+        login_limit_per_address: str = "100/15minutes",
+        token_lifetime: datetime.timedelta | None = datetime.timedelta(days=90),
+    ) -> None:
+        self.app = app
+        self.db = db
+        self.login_url = login_url
+        self.password_rounds = password_rounds
+        self.account_limit: Limit = parse_limit(login_limit_per_account)
+        self.address_limit: Limit = parse_limit(login_limit_per_address)
+        self.User = _user_model(db, user_fields or {})
+        self.tokens = TokenStore(db, self.User, default_lifetime=token_lifetime)
+        self.Token = self.tokens.model
+        self.limiter = app.extensions.get("rate_limiter") or RateLimiter(app, db)
+        self.sessions: CookieSessions = app.extensions.get("sessions") or CookieSessions(app)
+        self._signer = URLSafeTimedSerializer(
+            app.settings.secret_key, signer_kwargs={"digest_method": hashlib.sha256}
+        )
+        app.extensions["auth"] = self
+        app.add_request_property("user", self._load_user)
+
+    # --- accounts -----------------------------------------------------------------------------
+
+    def create_user(self, email: str, password: str, **fields: Any) -> Any:
+        """Create a user with a hashed password; a taken address is a 409 naming ``email``."""
+        return self.User.create(
+            email=normalize_email(email),
+            password_hash=hash_password(password, rounds=self.password_rounds),
+            **fields,
+        )
+
+    def find_user(self, email: str) -> Any | None:
+        """Give the user with this address, in any case, or None."""
+        return self.User.get_or_none(self.User.email == normalize_email(email))
+
+    def set_password(self, user: Any, password: str) -> None:
+        """Store a new password and end every session of the user, this one included.
+
+        Log the user in again afterwards (``auth.login``) to keep the current browser.
+        """
+        user.password_hash = hash_password(password, rounds=self.password_rounds)
+        user.session_epoch += 1
+        user.save()
+
+    def logout_everywhere(self, user: Any) -> None:
+        """End every session of ``user``, on every device, at once."""
+        self.User.update(session_epoch=self.User.session_epoch + 1).where(
+            self.User.id == user.id
+        ).execute()
+        user.session_epoch += 1
+
+    # --- signing in ---------------------------------------------------------------------------
+
+    def authenticate(self, request: Request, email: str, password: str) -> Any | None:
+        """Check an address and password; give the user, or None for any failure.
+
+        An unknown address costs the same bcrypt work as a wrong password, and both give
+        None, so the answer does not tell which accounts exist. Too many failures for the
+        account or from the client's address answer 429 with ``Retry-After`` instead, until
+        the window ends; a success clears the account's count.
+        """
+        account_key = "login:account:" + normalize_email(email)
+        address_key = "login:address:" + client_address(request)
+        for key, limit in ((account_key, self.account_limit), (address_key, self.address_limit)):
+            wait = self.limiter.peek(key, limit)
+            if wait is not None:
+                abort(
+                    429,
+                    f"too many failed sign-ins; try again in {wait} s",
+                    headers={"Retry-After": str(wait)},
+                )
+        user = self.find_user(email)
+        stored = user.password_hash if user is not None else None
+        # Verified before looking at the user, so an unknown account costs the same time.
+        matches = verify_password(password, stored, rounds=self.password_rounds)
+        if matches and user is not None and user.is_active:
+            self.limiter.reset(account_key, request=request)
+            if needs_rehash(user.password_hash, rounds=self.password_rounds):
+                user.password_hash = hash_password(password, rounds=self.password_rounds)
+                user.save(only=[self.User.password_hash])
+            return user
+        self.limiter.hit(account_key, self.account_limit, request=request)
+        self.limiter.hit(address_key, self.address_limit, request=request)
+        return None
+
+    def login(self, request: Request, user: Any) -> None:
+        """Make ``user`` the user of this browser session.
+
+        The session's secrets (the CSRF secret) are replaced, so a value planted or learned
+        before the login is worthless after it.
+        """
+        session = request.session  # type: ignore[attr-defined]
+        session.rotate()
+        session[_SESSION_USER] = user.id
+        session[_SESSION_EPOCH] = user.session_epoch
+        request.__dict__["user"] = user
+
+    def logout(self, request: Request) -> None:
+        """End this browser's session."""
+        request.session.clear()  # type: ignore[attr-defined]
+        request.__dict__["user"] = ANONYMOUS
+
+    # --- who is asking ------------------------------------------------------------------------
+
+    def _load_user(self, request: Request) -> Any:
+        authorization = request.headers.get("Authorization", "")
+        scheme, _, credential = authorization.partition(" ")
+        if scheme.lower() == "bearer":
+            found = self.tokens.authenticate(credential.strip())
+            if found is None:
+                return ANONYMOUS
+            request.environ["microback.token"] = found
+            return found.user if found.user.is_active else ANONYMOUS
+        session = request.session  # type: ignore[attr-defined]
+        user_id = session.get(_SESSION_USER)
+        if user_id is None:
+            return ANONYMOUS
+        user = self.User.get_or_none(self.User.id == user_id)
+        if user is None or not user.is_active or user.session_epoch != session.get(_SESSION_EPOCH):
+            return ANONYMOUS
+        return user
+
+    # --- one-time signed links ----------------------------------------------------------------
+
+    def _fingerprint(self, user: Any) -> str:
+        # Changes whenever the password, the sessions or the verified address change: a
+        # reset or verification link stops working once it has been used.
+        state = f"{user.id}|{user.email}|{user.password_hash}|{user.session_epoch}|"
+        state += str(user.email_verified)
+        key = self.app.settings.secret_key.encode()
+        return hmac.new(key, state.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def make_link_token(self, user: Any, purpose: str) -> str:
+        """Sign a token for a one-time link (``"password-reset"``, ``"verify-email"``)."""
+        return self._signer.dumps([user.id, self._fingerprint(user)], salt=f"auth.{purpose}")
+
+    def check_link_token(self, token: str, purpose: str, *, max_age: int) -> Any | None:
+        """Give the user a link token was made for, or None if forged, expired or used."""
+        try:
+            user_id, fingerprint = self._signer.loads(
+                token, salt=f"auth.{purpose}", max_age=max_age
+            )
+        except (BadSignature, ValueError, TypeError):
+            return None
+        user = self.User.get_or_none(self.User.id == user_id)
+        if user is None or not hmac.compare_digest(str(fingerprint), self._fingerprint(user)):
+            return None
+        return user
+
+    def reset_password(self, token: str, password: str, *, max_age: int = 3600) -> Any | None:
+        """Set a new password from a reset link; None if the link is bad, expired or used."""
+        user = self.check_link_token(token, "password-reset", max_age=max_age)
+        if user is not None:
+            self.set_password(user, password)
+        return user
+
+    def verify_email(self, token: str, *, max_age: int = 3 * 86400) -> Any | None:
+        """Mark the address verified from a link; None if the link is bad, expired or used."""
+        user = self.check_link_token(token, "verify-email", max_age=max_age)
+        if user is not None:
+            user.email_verified = True
+            user.save(only=[self.User.email_verified])
+        return user

@@ -1,0 +1,106 @@
+"""API tokens (Bearer) and one-time signed links (password reset, e-mail verification)."""
+
+import datetime
+import time
+
+from microback.security import Csrf
+from microback.testing import TestClient
+
+from .conftest import PASSWORD, build_app, logged_in
+
+
+def bearer(secret):
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def test_token_authenticates_and_is_stored_only_as_a_hash(site):
+    app, auth, _ = site
+    user = auth.create_user("ada@example.org", PASSWORD)
+    new = auth.tokens.create(user, "laptop", scopes=["notes:write"])
+    assert new.secret.startswith("mbt_") and len(new.secret) > 40
+    client = TestClient(app)
+    assert client.get("/me", headers=bearer(new.secret)).json["id"] == user.id
+    row = auth.Token.get_by_id(new.token.id)
+    assert new.secret not in str(row.__data__.values())
+    assert "token_hash" not in row.to_dict()
+
+
+def test_bad_expired_and_revoked_tokens_are_401(site):
+    app, auth, _ = site
+    user = auth.create_user("ada@example.org", PASSWORD)
+    client = TestClient(app)
+    for secret in ("mbt_made-up", "not-even-ours", ""):
+        response = client.get("/me", headers=bearer(secret), status=401)
+        assert response.json["error"]["message"] == "the token is invalid, expired or revoked"
+    expired = auth.tokens.create(user, "old", lifetime=datetime.timedelta(seconds=1))
+    revoked = auth.tokens.create(user, "lost")
+    assert client.get("/me", headers=bearer(revoked.secret)).status_int == 200
+    auth.tokens.revoke(revoked.token)
+    client.get("/me", headers=bearer(revoked.secret), status=401)
+    time.sleep(1.1)
+    client.get("/me", headers=bearer(expired.secret), status=401)
+
+
+def test_scopes_limit_tokens_not_sessions(site):
+    app, auth, _ = site
+    session_client, user = logged_in(app, auth)
+    reader = auth.tokens.create(user, "reader", scopes=["notes:read"])
+    writer = auth.tokens.create(user, "writer", scopes=["notes:write", "notes:read"])
+    client = TestClient(app)
+    response = client.post_json("/notes", {"text": "x"}, headers=bearer(reader.secret), status=403)
+    assert response.json["error"]["message"] == "the token lacks the scope 'notes:write'"
+    client.post_json("/notes", {"text": "x"}, headers=bearer(writer.secret), status=201)
+    session_client.post_json("/notes", {"text": "y"}, status=201)
+
+
+def test_tokens_of_inactive_users_do_not_work(site):
+    app, auth, _ = site
+    user = auth.create_user("ada@example.org", PASSWORD)
+    new = auth.tokens.create(user, "laptop")
+    user.is_active = False
+    user.save()
+    TestClient(app).get("/me", headers=bearer(new.secret), status=401)
+
+
+def test_bearer_requests_need_no_csrf_token_but_cookies_do(database_url):
+    app, db, auth, _ = build_app(database_url)
+    Csrf(app)
+    try:
+        client, user = logged_in(app, auth)
+        new = auth.tokens.create(user, "cli", scopes=["notes:write"])
+        response = client.post_json("/notes", {"text": "x"}, status=403)
+        assert "CSRF token missing" in response.json["error"]["message"]
+        TestClient(app).post_json("/notes", {"text": "x"}, headers=bearer(new.secret), status=201)
+    finally:
+        db.close_all()
+
+
+def test_password_reset_link_works_once(site):
+    app, auth, _ = site
+    user = auth.create_user("ada@example.org", PASSWORD)
+    token = auth.make_link_token(user, "password-reset")
+    assert auth.reset_password(token, "a brand new passphrase").id == user.id
+    assert auth.reset_password(token, "another attempt") is None
+    client = TestClient(app)
+    client.post_json("/login", {"email": user.email, "password": "a brand new passphrase"})
+
+
+def test_link_tokens_are_bound_to_purpose_expiry_and_signature(site):
+    _, auth, _ = site
+    user = auth.create_user("ada@example.org", PASSWORD)
+    verify = auth.make_link_token(user, "verify-email")
+    assert auth.reset_password(verify, "hijack") is None  # wrong purpose
+    assert auth.check_link_token(verify[:-2] + "xx", "verify-email", max_age=60) is None
+    assert auth.check_link_token("garbage", "verify-email", max_age=60) is None
+    time.sleep(2.1)  # signatures carry whole seconds: 2 s old is past a max_age of 1
+    assert auth.check_link_token(verify, "verify-email", max_age=1) is None
+    assert auth.verify_email(verify).email_verified is True
+    assert auth.verify_email(verify) is None  # used
+
+
+def test_a_password_change_voids_open_reset_links(site):
+    _, auth, _ = site
+    user = auth.create_user("ada@example.org", PASSWORD)
+    token = auth.make_link_token(user, "password-reset")
+    auth.set_password(user, "changed by the owner")
+    assert auth.reset_password(token, "attacker's choice") is None
