@@ -17,6 +17,7 @@ from .cors import Cors as Cors
 from .csrf import Csrf as Csrf
 from .csrf import csrf_exempt as csrf_exempt
 from .csrf import csrf_token as csrf_token
+from .db_sessions import DatabaseSessions as DatabaseSessions
 from .deploy import Finding as Finding
 from .deploy import deployment_findings as deployment_findings
 from .passwords import PasswordTooLong as PasswordTooLong
@@ -27,5 +28,6 @@ from .ratelimit import RateLimiter as RateLimiter
 from .ratelimit import rate_limit as rate_limit
 from .sessions import CookieSessions as CookieSessions
 from .sessions import Session as Session
+from .sessions import SessionStore as SessionStore
 from .sessions import SessionTooLarge as SessionTooLarge
 from .tokens import NewToken as NewToken

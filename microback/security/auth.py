@@ -22,9 +22,10 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ..db.models import private
 from ..http import Request, abort
+from .db_sessions import DatabaseSessions
 from .passwords import DEFAULT_ROUNDS, hash_password, needs_rehash, verify_password
 from .ratelimit import Limit, RateLimiter, client_address, parse_limit
-from .sessions import CookieSessions
+from .sessions import CookieSessions, SessionStore
 from .tokens import TokenStore
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ class Auth:
         self.tokens = TokenStore(db, self.User, default_lifetime=token_lifetime)
         self.Token = self.tokens.model
         self.limiter = app.extensions.get("rate_limiter") or RateLimiter(app, db)
-        self.sessions: CookieSessions = app.extensions.get("sessions") or CookieSessions(app)
+        self.sessions: SessionStore = app.extensions.get("sessions") or CookieSessions(app)
         self._signer = URLSafeTimedSerializer(
             app.settings.secret_key, signer_kwargs={"digest_method": hashlib.sha256}
         )
@@ -163,6 +164,7 @@ class Auth:
         user.password_hash = hash_password(password, rounds=self.password_rounds)
         user.session_epoch += 1
         user.save()
+        self._delete_stored_sessions(user)
 
     def logout_everywhere(self, user: Any) -> None:
         """End every session of ``user``, on every device, at once."""
@@ -170,6 +172,12 @@ class Auth:
             self.User.id == user.id
         ).execute()
         user.session_epoch += 1
+        self._delete_stored_sessions(user)
+
+    def _delete_stored_sessions(self, user: Any) -> None:
+        # The epoch already voids them; deleting the rows keeps "your devices" truthful.
+        if isinstance(self.sessions, DatabaseSessions):
+            self.sessions.revoke_user(user.id)
 
     # --- signing in ---------------------------------------------------------------------------
 

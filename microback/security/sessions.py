@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response as _WerkzeugResponse
 from ..app import App
 from ..http import Request, json_dumps, json_loads
 
-__all__ = ["CookieSessions", "Session", "SessionTooLarge"]
+__all__ = ["CookieSessions", "Session", "SessionStore", "SessionTooLarge"]
 
 #: Browsers keep a cookie of up to 4096 bytes, name and attributes (Expires, Max-Age, Path,
 #: Domain, SameSite, Secure, HttpOnly: up to ~250 bytes) included; this bounds the value.
@@ -52,11 +52,17 @@ class Session(dict[str, Any]):
     Mutating a nested value in place is not seen: assign it again, or set ``modified``.
     """
 
-    def __init__(self, data: dict[str, Any], store: CookieSessions, *, is_new: bool) -> None:
+    def __init__(
+        self, data: dict[str, Any], store: SessionStore, *, is_new: bool, key: str | None = None
+    ) -> None:
         super().__init__(data)
         self.store = store
         self.is_new = is_new
+        #: The identifier a server-side store keeps the session under (None in a cookie).
+        self.key = key
         self.modified = False
+        #: Set by :meth:`rotate`: a server-side store then issues a new identifier.
+        self.rotated = False
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.store.check_size({**self, key: value})
@@ -88,7 +94,7 @@ class Session(dict[str, Any]):
         self.modified = True
 
     def rotate(self) -> None:
-        """Reset the framework's per-session secrets (the CSRF secret) after a privilege change.
+        """Renew the session's identity after a privilege change: new id, new CSRF secret.
 
         Call it on login and on any change of rights, so a value an attacker learned before
         (a CSRF token planted with a session) is worthless afterwards.
@@ -96,9 +102,88 @@ class Session(dict[str, Any]):
         for key in ROTATED_KEYS:
             super().pop(key, None)
         self.modified = True
+        self.rotated = True
 
 
-class CookieSessions:
+class SessionStore:
+    """What every session store shares: the cookie, and when to write it.
+
+    A store gives requests ``request.session`` (loaded on first use) and, after the handler,
+    writes the cookie when the session changed; a request that never reads its session costs
+    nothing. Subclasses say how a session is loaded and kept.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        cookie_name: str,
+        max_age: int,
+        secure: bool | None,
+        same_site: Literal["Lax", "Strict", "None"],
+        domain: str | None,
+        path: str,
+    ) -> None:
+        if same_site == "None" and secure is False:
+            raise ValueError("browsers drop SameSite=None cookies that are not Secure")
+        self.cookie_name = cookie_name
+        self.max_age = max_age
+        self.secure = secure
+        self.same_site = same_site
+        self.domain = domain
+        self.path = path
+        app.extensions["sessions"] = self
+        app.add_request_property("session", self.load)
+        app.after_request(self.save)
+
+    def load(self, request: Request) -> Session:
+        """Give the request's session; anything invalid or unknown is a new, empty one."""
+        raise NotImplementedError
+
+    def check_size(self, session: dict[str, Any]) -> None:
+        """Raise :class:`SessionTooLarge` if ``session`` cannot be kept."""
+
+    def write(self, request: Request, session: Session) -> str | None:
+        """Keep a changed session; give the cookie value to send, or None to delete it."""
+        raise NotImplementedError
+
+    def save(self, request: Request, response: _WerkzeugResponse) -> None:
+        """Write the cookie if the session changed; delete it if it was emptied.
+
+        Changes made by a request that failed with a 5xx are not saved, like the
+        transaction that ``atomic_requests`` rolls back.
+        """
+        session: Session | None = request.__dict__.get("session")
+        if session is None:
+            return  # never read: nothing to do, and no Vary either
+        response.vary.add("Cookie")
+        if not session.modified or response.status_code >= 500:
+            return
+        value = self.write(request, session)
+        secure = request.is_secure if self.secure is None else self.secure
+        if value is not None:
+            response.set_cookie(
+                self.cookie_name,
+                value,
+                max_age=self.max_age,
+                path=self.path,
+                domain=self.domain,
+                secure=secure,
+                httponly=True,
+                samesite=self.same_site,
+            )
+        elif not session.is_new:
+            response.delete_cookie(
+                self.cookie_name,
+                path=self.path,
+                domain=self.domain,
+                secure=secure,
+                httponly=True,
+                samesite=self.same_site,
+            )
+
+
+class CookieSessions(SessionStore):
     """Give ``app``'s requests a ``request.session`` kept in a signed cookie.
 
     ``secret_keys`` rotates keys: the first signs, all verify, so a new key can be put in
@@ -124,8 +209,6 @@ class CookieSessions:
         keys = list(secret_keys) if secret_keys else [app.settings.secret_key]
         if any(not key for key in keys):
             raise ValueError("session secret keys must not be empty")
-        if same_site == "None" and secure is False:
-            raise ValueError("browsers drop SameSite=None cookies that are not Secure")
         # itsdangerous signs with the *last* key and verifies with all of them.
         self._serializer = URLSafeTimedSerializer(
             list(reversed(keys)),
@@ -133,15 +216,15 @@ class CookieSessions:
             serializer=_JSONSerializer,
             signer_kwargs={"digest_method": hashlib.sha256},
         )
-        self.cookie_name = cookie_name
-        self.max_age = max_age
-        self.secure = secure
-        self.same_site = same_site
-        self.domain = domain
-        self.path = path
-        app.extensions["sessions"] = self
-        app.add_request_property("session", self.load)
-        app.after_request(self.save)
+        super().__init__(
+            app,
+            cookie_name=cookie_name,
+            max_age=max_age,
+            secure=secure,
+            same_site=same_site,
+            domain=domain,
+            path=path,
+        )
 
     def load(self, request: Request) -> Session:
         """Read the session from the request's cookie; anything invalid is an empty session."""
@@ -168,39 +251,5 @@ class CookieSessions:
                 "cookie limit; keep large data in the database and only its id in the session"
             )
 
-    def save(self, request: Request, response: _WerkzeugResponse) -> None:
-        """Write the cookie if the session changed; delete it if it was emptied.
-
-        Changes made by a request that failed with a 5xx are not saved, like the
-        transaction that ``atomic_requests`` rolls back.
-        """
-        session: Session | None = request.__dict__.get("session")
-        if session is None:
-            return  # never read: nothing to do, and no Vary either
-        response.vary.add("Cookie")
-        if not session.modified or response.status_code >= 500:
-            return
-        if not session:
-            if not session.is_new:
-                response.delete_cookie(
-                    self.cookie_name,
-                    path=self.path,
-                    domain=self.domain,
-                    secure=self._secure(request),
-                    httponly=True,
-                    samesite=self.same_site,
-                )
-            return
-        response.set_cookie(
-            self.cookie_name,
-            self.dumps(session),
-            max_age=self.max_age,
-            path=self.path,
-            domain=self.domain,
-            secure=self._secure(request),
-            httponly=True,
-            samesite=self.same_site,
-        )
-
-    def _secure(self, request: Request) -> bool:
-        return request.is_secure if self.secure is None else self.secure
+    def write(self, request: Request, session: Session) -> str | None:
+        return self.dumps(session) if session else None
