@@ -81,12 +81,13 @@ class DatabaseSessions(SessionStore):
             path=path,
         )
 
+    def _by_key(self, key: str) -> Any:
+        return self.model.key_hash == _fingerprint(key)  # timing-safe: index lookup of a hash
+
     def load(self, request: Request) -> Session:
         key = request.cookies.get(self.cookie_name, "")
         if 20 <= len(key) <= 100:
-            row = self.model.get_or_none(
-                self.model.key_hash == _fingerprint(key)  # timing-safe: index lookup of a hash
-            )
+            row = self.model.get_or_none(self._by_key(key))
             if row is not None and row.expires_at > _utcnow():
                 try:
                     data = json.loads(row.data)
@@ -106,7 +107,7 @@ class DatabaseSessions(SessionStore):
     def write(self, request: Request, session: Session) -> str | None:
         model = self.model
         if session.key is not None and (session.rotated or not session):
-            model.delete().where(model.key_hash == _fingerprint(session.key)).execute()
+            model.delete().where(self._by_key(session.key)).execute()
             session.key = None
         if not session:
             return None
@@ -120,7 +121,7 @@ class DatabaseSessions(SessionStore):
             user_agent = request.headers.get("User-Agent", "")[:200]
             model.create(key_hash=_fingerprint(session.key), user_agent=user_agent, **fields)
         else:
-            model.update(**fields).where(model.key_hash == _fingerprint(session.key)).execute()
+            model.update(**fields).where(self._by_key(session.key)).execute()
         return session.key
 
     # --- what users can see and end ------------------------------------------------------------
