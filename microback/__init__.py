@@ -7,6 +7,7 @@ from werkzeug.exceptions import HTTPException as HTTPException
 
 from .app import App as App
 from .http import InvalidParameter as InvalidParameter
+from .http import MissingField as MissingField
 from .http import Request as Request
 from .http import Response as Response
 from .http import abort as abort

@@ -14,7 +14,7 @@ import html
 import json
 import math
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar, cast, overload
 
 from werkzeug.datastructures import ImmutableMultiDict
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 __all__ = [
     "HeadersLike",
     "InvalidParameter",
+    "JSONObject",
+    "MissingField",
     "Params",
     "Request",
     "Response",
@@ -83,7 +85,9 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def json_loads(data: str | bytes) -> Any:
+def json_loads(
+    data: str | bytes, *, object_hook: Callable[[dict[str, Any]], Any] | None = None
+) -> Any:
     """Parse strictly: UTF-8 only (RFC 8259), no NaN/Infinity, bounded nesting.
 
     Every failure is a ``ValueError``, so a hostile body cannot turn into a 500.
@@ -92,15 +96,36 @@ def json_loads(data: str | bytes) -> Any:
         # json.loads would guess UTF-16/32 from the first bytes; JSON on the wire is UTF-8.
         data = data.decode("utf-8-sig")
     try:
-        return json.loads(data, parse_constant=_reject_constant)
+        return json.loads(data, parse_constant=_reject_constant, object_hook=object_hook)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
+
+class MissingField(BadRequest, KeyError):
+    """A handler read a field the JSON body does not have; answered 400 naming it."""
+
+    def __init__(self, field: str) -> None:
+        BadRequest.__init__(self, f"the JSON body has no {field!r} field")
+        self.field = field
+
+
+class JSONObject(dict[str, Any]):
+    """A JSON object from a request body: ``data["text"]`` on a body without ``text`` is a 400
+    naming the field (:class:`MissingField`, also a ``KeyError``), not a 500."""
+
+    __slots__ = ()
+
+    def __missing__(self, key: str) -> Any:
+        raise MissingField(key)
 
 
 class _StrictJSON:
     """The ``json_module`` werkzeug's ``get_json`` calls: our strict loader, stdlib dumps."""
 
-    loads = staticmethod(json_loads)
+    @staticmethod
+    def loads(data: str | bytes) -> Any:
+        return json_loads(data, object_hook=JSONObject)
+
     dumps = staticmethod(json_dumps)
 
 

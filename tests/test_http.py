@@ -148,3 +148,26 @@ def test_typed_getters_work_on_forms(params_app, client):
     assert client.post("/form", {"qty": "3"}).json == {"qty": 3}
     message = client.post("/form", {"qty": "0"}, status=400).json["error"]["message"]
     assert message == "the 'qty' parameter must be an integer of at least 1, got '0'"
+
+
+def test_a_missing_json_field_is_a_400_naming_it(app, client):
+    @app.post("/notes")
+    def create(request):
+        data = request.json
+        return {"text": data["text"], "tags": [tag["name"] for tag in data.get("tags", [])]}
+
+    assert client.post_json("/notes", {"text": "milk"}).json == {"text": "milk", "tags": []}
+    response = client.post_json("/notes", {"title": "no text"}, status=400)
+    assert response.json["error"]["message"] == "the JSON body has no 'text' field"
+    nested = client.post_json("/notes", {"text": "x", "tags": [{"label": "a"}]}, status=400)
+    assert nested.json["error"]["message"] == "the JSON body has no 'name' field"
+
+
+def test_json_objects_are_still_plain_dicts_to_handlers(app, client):
+    @app.post("/echo")
+    def echo(request):
+        data = request.json
+        assert isinstance(data, dict) and data.get("missing") is None and "missing" not in data
+        return data
+
+    assert client.post_json("/echo", {"a": {"b": 1}}).json == {"a": {"b": 1}}
