@@ -188,9 +188,9 @@ class App(Router):
         except Exception as exc:
             error = error or exc
             response = self._internal_error(request, exc)
-        self._security_headers.apply(response, secure=request.is_secure)
+        start = self._security_headers.wrap(start_response, secure=request.is_secure)
         try:
-            return response(environ, start_response)
+            return response(environ, start)
         finally:
             self._run_teardown(request, error)
 

@@ -7,9 +7,13 @@ an isolated browsing context, and HSTS for a year on HTTPS responses.
 
 from __future__ import annotations
 
-from werkzeug.wrappers import Response
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
 
 __all__ = ["SecurityHeaders"]
 
@@ -39,15 +43,28 @@ class SecurityHeaders:
             else []
         )
 
-    def apply(self, response: Response, *, secure: bool) -> None:
-        """Add each header the response does not already have."""
-        headers = response.headers
-        for name, value in self.always:
-            if name not in headers:
-                headers[name] = value
-        if "X-Frame-Options" not in headers and "Content-Security-Policy" not in headers:
-            headers.extend(self.framing)
+    def missing(self, headers: list[tuple[str, str]], *, secure: bool) -> list[tuple[str, str]]:
+        """Give the security headers that a response's header list does not set itself."""
+        present = {name.lower() for name, _ in headers}
+        added = [(n, v) for n, v in self.always if n.lower() not in present]
+        if "x-frame-options" not in present and "content-security-policy" not in present:
+            added.extend(self.framing)
         if secure:
-            for name, value in self.https_only:
-                if name not in headers:
-                    headers[name] = value
+            added.extend((n, v) for n, v in self.https_only if n.lower() not in present)
+        return added
+
+    def wrap(self, start_response: StartResponse, *, secure: bool) -> StartResponse:
+        """Give a ``start_response`` that adds the missing headers to every response.
+
+        Added at the WSGI level, to the plain list of tuples, because werkzeug's ``Headers``
+        checks and sets names in linear time with case folding: applied there, five headers
+        cost a third of a small request.
+        """
+
+        def start(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], object]:
+            headers.extend(self.missing(headers, secure=secure))
+            return start_response(status, headers, exc_info)
+
+        return start
