@@ -20,6 +20,7 @@ from .errors import ConstraintViolation as ConstraintViolation
 from .errors import DatabaseConfigError as DatabaseConfigError
 from .errors import DatabaseUnavailable as DatabaseUnavailable
 from .errors import DatabaseUnreachableError as DatabaseUnreachableError
+from .errors import InvalidValue as InvalidValue
 from .errors import MissingReference as MissingReference
 from .errors import NotNullViolation as NotNullViolation
 from .errors import PoolExhausted as PoolExhausted

@@ -25,6 +25,7 @@ from .errors import (
     DatabaseConfigError,
     DatabaseUnavailable,
     DatabaseUnreachableError,
+    InvalidValue,
     SchemaNames,
     answer,
     first_line,
@@ -131,6 +132,7 @@ class Database:
         app.teardown(self._teardown)
         app.errorhandler(ConstraintViolation)(answer)
         app.errorhandler(DatabaseUnavailable)(answer)
+        app.errorhandler(InvalidValue)(answer)
 
     def check(self) -> None:
         """Connect once and disconnect; raise :class:`DatabaseUnreachableError` if that fails.

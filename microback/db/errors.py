@@ -28,6 +28,7 @@ __all__ = [
     "DatabaseConfigError",
     "DatabaseUnavailable",
     "DatabaseUnreachableError",
+    "InvalidValue",
     "MissingReference",
     "NotNullViolation",
     "PoolExhausted",
@@ -95,6 +96,17 @@ class StillReferenced(Conflict, ConstraintViolation):
 
 class OtherConstraint(Conflict, ConstraintViolation):
     """409: a check or exclusion constraint refused the change."""
+
+
+class InvalidValue(BadRequest, peewee.DataError):
+    """400: a value the database cannot store (too long, NUL in PostgreSQL text, bad type).
+
+    ``field`` names the field when the database says which; ``raw`` (logged, never sent)
+    may quote the value.
+    """
+
+    field: str | None = None
+    raw: str = ""
 
 
 def _violation(
@@ -187,6 +199,8 @@ def translate(
         )
     if isinstance(error, peewee.IntegrityError):
         return _integrity(original(error), schema, sql)
+    if isinstance(error, peewee.DataError) and not isinstance(error, InvalidValue):
+        return _invalid_value(original(error), schema)
     if isinstance(error, peewee.OperationalError | peewee.InterfaceError) and _unavailable(
         original(error)
     ):
@@ -196,6 +210,19 @@ def translate(
             retry_after=retry_after,
         )
     return None
+
+
+_COLUMN = re.compile(r"""column ['"`]?(\w+)['"`]?""")
+
+
+def _invalid_value(error: BaseException, schema: SchemaNames) -> InvalidValue:
+    raw = first_line(error)
+    found = _COLUMN.search(raw)  # MySQL names the column; PostgreSQL mostly does not
+    field = schema.field(None, found.group(1)) if found else None
+    where = f"the {field!r} field" if field else "its field"
+    invalid = InvalidValue(f"a value does not fit {where}: too long, or of the wrong kind")
+    invalid.field, invalid.raw = field, raw
+    return invalid
 
 
 def _unavailable(error: BaseException) -> bool:

@@ -267,3 +267,31 @@ def test_pooled_connections_killed_while_idle_are_never_handed_out(app, make_db,
         for (thread_id,) in cursor.fetchall():
             cursor.execute(f"KILL CONNECTION {int(thread_id)}")
     assert client.get("/query").json == {"one": 1}
+
+
+def test_values_the_database_cannot_store_are_a_400(app, db, models, caplog):
+    Note, User = models.Note, models.User
+
+    @app.post("/users")
+    def create_user(request):
+        return User.create(name=request.json["name"]).to_dict(), 201
+
+    client = TestClient(app)
+    owner = User.create(name="ada")
+    too_long = client.post_json("/users", {"name": "x" * 81}, expect_errors=True)
+    if db.backend == "sqlite":  # SQLite does not enforce VARCHAR lengths
+        assert too_long.status_int == 201
+    else:
+        assert too_long.status_int == 400
+        message = too_long.json["error"]["message"]
+        assert message.startswith("a value does not fit")
+        assert "x" * 20 not in message
+    if db.backend == "postgresql":  # PostgreSQL text cannot hold NUL
+
+        @app.post("/notes")
+        def create_note(request):
+            return Note.create(owner=owner, text=request.json["text"]).to_dict(), 201
+
+        nul = client.post_json("/notes", {"text": "a\u0000b"}, status=400)
+        assert nul.json["error"]["message"].startswith("a value does not fit")
+        assert Note.select().count() == 0
