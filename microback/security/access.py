@@ -4,6 +4,10 @@ Refusals follow what the client can act on: an anonymous API client gets 401 (wi
 ``WWW-Authenticate: Bearer``), an anonymous browser is sent to the login page when the app
 has one, and a signed-in user without the right gets 403. Objects that belong to someone
 else are answered 404 by :func:`owned_or_404`, so their existence is not revealed.
+
+An API token reaches only routes that declare a scope with :func:`requires_scope`, and only
+with that scope: a token made to read notes cannot call a ``@login_required`` route that
+deletes them. A route that declares no scope is for sessions only.
 """
 
 from __future__ import annotations
@@ -20,9 +24,18 @@ __all__ = ["login_required", "owned_or_404", "requires_role", "requires_scope"]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+def _route_scopes(request: Request) -> frozenset[str]:
+    # Read from the handler registered for the route: functools.wraps copies the mark onto
+    # every decorator above @requires_scope, and @requires_scope sets it on its own wrapper.
+    handler = request.app.handler_for(request.endpoint) if request.endpoint else None
+    return frozenset(getattr(handler, "microback_scopes", ()))
+
+
 def _require_login(request: Request) -> Any:
     user = request.user  # type: ignore[attr-defined]
     if user.is_authenticated:
+        if "microback.token" in request.environ and not _route_scopes(request):
+            abort(403, "API tokens cannot call this route: it declares no scope")
         return None
     auth = request.app.extensions.get("auth")
     if auth is not None and auth.login_url and not prefers_json(request):
@@ -36,7 +49,8 @@ def _require_login(request: Request) -> Any:
 
 
 def login_required(handler: _F) -> _F:
-    """Call ``handler`` only for a signed-in user (by session or by API token)."""
+    """Call ``handler`` only for a signed-in user: by session, or by an API token when the
+    route also declares a scope the token has (:func:`requires_scope`)."""
 
     @functools.wraps(handler)
     def guarded(request: Request, *args: Any, **kwargs: Any) -> Any:
@@ -87,6 +101,9 @@ def requires_scope(scope: str) -> Callable[[_F], _F]:
                 abort(403, f"the token lacks the scope {scope!r}")
             return handler(request, *args, **kwargs)
 
+        guarded.microback_scopes = frozenset(  # type: ignore[attr-defined]
+            {*getattr(handler, "microback_scopes", ()), scope}
+        )
         return guarded  # type: ignore[return-value]
 
     return decorator

@@ -189,6 +189,8 @@ class Auth:
         account or from the client's address answer 429 with ``Retry-After`` instead, until
         the window ends; a success clears the account's count.
         """
+        if not isinstance(email, str) or not isinstance(password, str):
+            abort(400, "the e-mail address and the password must be strings")
         account_key = "login:account:" + normalize_email(email)
         address_key = "login:address:" + client_address(request)
         for key, limit in ((account_key, self.account_limit), (address_key, self.address_limit)):

@@ -51,6 +51,7 @@ def build_app(url: str, *, db_options=None, **auth_options):
 
     @app.get("/me")
     @login_required
+    @requires_scope("profile")
     def me(request):
         return request.user.to_dict()
 

@@ -189,3 +189,14 @@ def test_anonymous_user(site):
         return {"anonymous": request.user is ANONYMOUS, "admin": request.user.has_role("admin")}
 
     assert TestClient(app).get("/who").json == {"anonymous": True, "admin": False}
+
+
+@pytest.mark.parametrize(
+    "body", [{"email": 5, "password": "x"}, {"email": "a@b.c", "password": []}]
+)
+def test_credentials_of_the_wrong_type_are_a_400(site, body):
+    app, _, _ = site
+    response = TestClient(app).post_json("/login", body, status=400)
+    assert response.json["error"]["message"] == (
+        "the e-mail address and the password must be strings"
+    )

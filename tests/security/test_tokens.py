@@ -16,7 +16,7 @@ def bearer(secret):
 def test_token_authenticates_and_is_stored_only_as_a_hash(site):
     app, auth, _ = site
     user = auth.create_user("ada@example.org", PASSWORD)
-    new = auth.tokens.create(user, "laptop", scopes=["notes:write"])
+    new = auth.tokens.create(user, "laptop", scopes=["profile"])
     assert new.secret.startswith("mbt_") and len(new.secret) > 40
     client = TestClient(app)
     assert client.get("/me", headers=bearer(new.secret)).json["id"] == user.id
@@ -32,8 +32,10 @@ def test_bad_expired_and_revoked_tokens_are_401(site):
     for secret in ("mbt_made-up", "not-even-ours", ""):
         response = client.get("/me", headers=bearer(secret), status=401)
         assert response.json["error"]["message"] == "the token is invalid, expired or revoked"
-    expired = auth.tokens.create(user, "old", lifetime=datetime.timedelta(seconds=1))
-    revoked = auth.tokens.create(user, "lost")
+    expired = auth.tokens.create(
+        user, "old", scopes=["profile"], lifetime=datetime.timedelta(seconds=1)
+    )
+    revoked = auth.tokens.create(user, "lost", scopes=["profile"])
     assert client.get("/me", headers=bearer(revoked.secret)).status_int == 200
     auth.tokens.revoke(revoked.token)
     client.get("/me", headers=bearer(revoked.secret), status=401)
@@ -56,7 +58,7 @@ def test_scopes_limit_tokens_not_sessions(site):
 def test_tokens_of_inactive_users_do_not_work(site):
     app, auth, _ = site
     user = auth.create_user("ada@example.org", PASSWORD)
-    new = auth.tokens.create(user, "laptop")
+    new = auth.tokens.create(user, "laptop", scopes=["profile"])
     user.is_active = False
     user.save()
     TestClient(app).get("/me", headers=bearer(new.secret), status=401)
@@ -104,3 +106,42 @@ def test_a_password_change_voids_open_reset_links(site):
     token = auth.make_link_token(user, "password-reset")
     auth.set_password(user, "changed by the owner")
     assert auth.reset_password(token, "attacker's choice") is None
+
+
+def test_tokens_reach_only_routes_that_declare_their_scope(site):
+    app, auth, Note = site
+    user = auth.create_user("ada@example.org", PASSWORD)
+    note = Note.create(owner=user, text="keep me")
+    reader = auth.tokens.create(user, "reader", scopes=["notes:read"])
+    client = TestClient(app)
+    # /notes/<id> DELETE and GET are @login_required only: sessions, not tokens.
+    refused = client.delete(f"/notes/{note.id}", headers=bearer(reader.secret), status=403)
+    assert refused.json["error"]["message"] == (
+        "API tokens cannot call this route: it declares no scope"
+    )
+    client.get(f"/notes/{note.id}", headers=bearer(reader.secret), status=403)
+    assert Note.select().count() == 1
+
+
+def test_scope_marks_survive_any_decorator_order(site):
+    from microback.security import login_required, requires_scope
+
+    app, auth, _ = site
+
+    @app.get("/inner")
+    @login_required
+    @requires_scope("a")
+    def inner(request):
+        return {"ok": True}
+
+    @app.get("/outer")
+    @requires_scope("a")
+    @login_required
+    def outer(request):
+        return {"ok": True}
+
+    user = auth.create_user("ada@example.org", PASSWORD)
+    token = auth.tokens.create(user, "t", scopes=["a"])
+    client = TestClient(app)
+    assert client.get("/inner", headers=bearer(token.secret)).json == {"ok": True}
+    assert client.get("/outer", headers=bearer(token.secret)).json == {"ok": True}

@@ -1,0 +1,301 @@
+"""Accounts: sign-up, login and logout, notes behind login, and a JSON API with tokens.
+
+From this folder (the database file is created here)::
+
+    export MICROBACK_SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+    microback db create-tables app.py:app
+    microback serve app.py:app
+
+In a browser: /signup, then /notes, a note editor whose forms carry a CSRF token. A script
+signs up, trades the password for an API token (shown once), and sends it as a Bearer token::
+
+    curl localhost:8000/api/signup --json '{"email": "ada@example.org", "password": "..."}'
+    curl localhost:8000/api/tokens --json '{"email": "ada@example.org", "password": "...",
+                                            "name": "laptop", "scopes": ["notes:read"]}'
+    curl localhost:8000/api/notes -H 'Authorization: Bearer mbt_...'
+
+``ACCOUNTS_PASSWORD_ROUNDS`` lowers the bcrypt cost for tests (12 by default, 10 at least).
+"""
+
+import html
+import os
+
+from microback import App, HTTPException, abort, redirect
+from microback.db import Database, fields
+from microback.security import Auth, Csrf, csrf_token, owned_or_404, rate_limit, requires_scope
+
+app = App()
+db = Database(app, "sqlite:///accounts.db")
+auth = Auth(
+    app,
+    db,
+    login_url="/login",  # where a browser that is not logged in is sent; API clients get 401
+    password_rounds=int(os.environ.get("ACCOUNTS_PASSWORD_ROUNDS", "12")),
+)
+Csrf(app)  # after Auth, which set up the session cookie the token lives in
+
+SCOPES = ("notes:read", "notes:write", "account")  # "account": list/revoke tokens, log out
+MIN_PASSWORD_LENGTH = 8
+MAX_NOTE_LENGTH = 10_000
+
+
+class Note(db.Model):
+    owner = fields.ForeignKeyField(auth.User, backref="notes", on_delete="CASCADE")
+    text = fields.TextField()
+
+
+# Every route below that acts for a user says which scope it needs. requires_scope also
+# requires a login; a signed-in browser has every scope, a token only those it was given.
+# (A route with @login_required alone would be for browsers only: tokens get a 403.)
+
+
+def sign_up(email, password):
+    """Create an account from the two fields a visitor may choose, and nothing else.
+
+    Passing named fields (never ``User.create(**request.json)``) is what keeps a sign-up from
+    setting ``is_active``, ``roles`` or ``email_verified``: mass assignment.
+    """
+    if "@" not in email or len(email) > 254:
+        abort(400, "the e-mail address is not valid")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        abort(400, f"the password must be at least {MIN_PASSWORD_LENGTH} characters long")
+    return auth.create_user(email, password)  # a taken address is a 409, over 4096 bytes a 400
+
+
+def json_strings(request, *names):
+    """The named string fields of a JSON object body; any other field is ignored."""
+    data = request.json
+    if not isinstance(data, dict):
+        abort(400, "expected a JSON object")
+    for name in names:
+        if not isinstance(data.get(name), str):
+            abort(400, f"the field {name!r} must be a string")
+    return [data[name] for name in names]
+
+
+# --- HTML: sign-up, login, logout, the note editor -------------------------------------------
+
+
+def page(title, body, status=200):
+    return f"<!doctype html>\n<title>{html.escape(title)}</title>\n{body}\n", status
+
+
+def csrf_field(request):
+    return f'<input type="hidden" name="csrf_token" value="{csrf_token(request)}">'
+
+
+def account_form(request, action, *, error="", email="", next_path="/notes", status=200):
+    title = "Sign up" if action == "/signup" else "Log in"
+    error = f'<p class="error">{html.escape(error)}</p>' if error else ""
+    return page(
+        title,
+        f"<h1>{title}</h1>{error}"
+        f'<form method="post" action="{action}">{csrf_field(request)}'
+        f'<input type="hidden" name="next" value="{html.escape(next_path)}">'
+        f'<input name="email" type="email" value="{html.escape(email)}" required>'
+        '<input name="password" type="password" required>'
+        f"<button>{title}</button></form>",
+        status,
+    )
+
+
+def local_path(target):
+    # Only a path on this site: browsers read "//evil.example" and "/\evil.example" as hosts.
+    if target.startswith("/") and not target.startswith(("//", "/\\")) and target.isprintable():
+        return target
+    return "/notes"
+
+
+@app.get("/")
+def home(request):
+    return redirect("/notes", 303)
+
+
+@app.get("/signup")
+def signup_page(request):
+    return account_form(request, "/signup")
+
+
+@app.post("/signup")
+@rate_limit("10/hour", scope="signup")
+def signup_form(request):
+    email = request.form.get_str("email", max_length=254)
+    try:
+        user = sign_up(email, request.form.get_str("password"))
+    except HTTPException as exc:  # invalid (400) or taken (409): say so on the form
+        return account_form(
+            request, "/signup", error=exc.description, email=email, status=exc.code
+        )
+    auth.login(request, user)
+    return redirect("/notes", 303)
+
+
+@app.get("/login")
+def login_page(request):
+    return account_form(request, "/login", next_path=local_path(request.args.get("next", "")))
+
+
+@app.post("/login")
+def login_form(request):
+    email = request.form.get_str("email", max_length=254)
+    next_path = local_path(request.form.get("next", ""))
+    user = auth.authenticate(request, email, request.form.get_str("password"))
+    if user is None:  # the same answer for an unknown address: accounts cannot be probed
+        error = "wrong e-mail address or password"
+        return account_form(
+            request, "/login", error=error, email=email, next_path=next_path, status=400
+        )
+    auth.login(request, user)  # also replaces the CSRF secret: no token from before works
+    return redirect(next_path, 303)
+
+
+@app.post("/logout")
+def logout(request):
+    auth.logout(request)
+    return redirect("/login", 303)
+
+
+@app.post("/logout-everywhere")
+@requires_scope("account")
+def logout_everywhere(request):
+    auth.logout_everywhere(request.user)  # every other browser, and any stolen cookie
+    auth.logout(request)
+    return redirect("/login", 303)
+
+
+def note_item(request, note):
+    action = f"/notes/{note.id}"
+    return (
+        f'<li><form method="post" action="{action}">{csrf_field(request)}'
+        f'<textarea name="text">{html.escape(note.text)}</textarea><button>Save</button></form>'
+        f'<form method="post" action="{action}/delete">{csrf_field(request)}'
+        "<button>Delete</button></form></li>"
+    )
+
+
+@app.get("/notes")
+@requires_scope("notes:read")
+def notes_page(request):
+    notes = request.user.notes.order_by(Note.id)
+    return page(
+        "Notes",
+        f"<h1>Notes of {html.escape(request.user.email)}</h1>"
+        f"<ul>{''.join(note_item(request, note) for note in notes)}</ul>"
+        f'<form method="post" action="/notes">{csrf_field(request)}'
+        '<textarea name="text"></textarea><button>Add</button></form>'
+        f'<form method="post" action="/logout">{csrf_field(request)}'
+        "<button>Log out</button></form>"
+        f'<form method="post" action="/logout-everywhere">{csrf_field(request)}'
+        "<button>Log out everywhere</button></form>",
+    )
+
+
+@app.post("/notes")
+@requires_scope("notes:write")
+def add_note_form(request):
+    text = request.form.get_str("text", max_length=MAX_NOTE_LENGTH)
+    Note.create(owner=request.user, text=text)
+    return redirect("/notes", 303)
+
+
+@app.post("/notes/<int:note_id>")
+@requires_scope("notes:write")
+def edit_note_form(request, note_id):
+    note = owned_or_404(Note, request, Note.id == note_id)  # someone else's: 404, not 403
+    note.text = request.form.get_str("text", max_length=MAX_NOTE_LENGTH)
+    note.save()
+    return redirect("/notes", 303)
+
+
+@app.post("/notes/<int:note_id>/delete")
+@requires_scope("notes:write")
+def delete_note_form(request, note_id):
+    owned_or_404(Note, request, Note.id == note_id).delete_instance()
+    return redirect("/notes", 303)
+
+
+# --- JSON: sign-up, API tokens, notes -----------------------------------------------------------
+
+
+@app.post("/api/signup")
+@rate_limit("10/hour", scope="signup")
+def signup_json(request):
+    user = sign_up(*json_strings(request, "email", "password"))
+    return user.to_dict(only=["id", "email"]), 201
+
+
+def token_dict(token):
+    return token.to_dict(only=["id", "name", "scopes", "created_at", "expires_at"])
+
+
+@app.post("/api/tokens")
+def create_token(request):
+    """Trade an address and password for a token; this answer is the only time it is shown."""
+    email, password, name = json_strings(request, "email", "password", "name")
+    scopes = request.json.get("scopes")
+    if not isinstance(scopes, list) or not scopes or any(s not in SCOPES for s in scopes):
+        abort(400, f"the field 'scopes' must list some of {', '.join(SCOPES)}")
+    if len(name) > 100:
+        abort(400, "the field 'name' must be at most 100 characters long")
+    user = auth.authenticate(request, email, password)  # throttled: 429 after many failures
+    if user is None:
+        abort(401, "wrong e-mail address or password")
+    new = auth.tokens.create(user, name, scopes=scopes)
+    return {**token_dict(new.token), "token": new.secret}, 201
+
+
+@app.get("/api/tokens")
+@requires_scope("account")
+def list_tokens(request):
+    live = request.user.tokens.where(auth.Token.revoked_at.is_null()).order_by(auth.Token.id)
+    return [token_dict(token) for token in live]
+
+
+@app.delete("/api/tokens/<int:token_id>")
+@requires_scope("account")
+def revoke_token(request, token_id):
+    Token = auth.Token
+    live = (Token.id == token_id, Token.revoked_at.is_null())
+    auth.tokens.revoke(owned_or_404(Token, request, *live, owner="user"))
+    return "", 204
+
+
+def note_text(request):
+    (text,) = json_strings(request, "text")
+    if len(text) > MAX_NOTE_LENGTH:
+        abort(400, f"the field 'text' must be at most {MAX_NOTE_LENGTH} characters long")
+    return text
+
+
+@app.get("/api/notes")
+@requires_scope("notes:read")
+def list_notes(request):
+    return [note.to_dict() for note in request.user.notes.order_by(Note.id)]
+
+
+@app.post("/api/notes")
+@requires_scope("notes:write")
+def create_note(request):
+    return Note.create(owner=request.user, text=note_text(request)).to_dict(), 201
+
+
+@app.get("/api/notes/<int:note_id>")
+@requires_scope("notes:read")
+def show_note(request, note_id):
+    return owned_or_404(Note, request, Note.id == note_id).to_dict()
+
+
+@app.put("/api/notes/<int:note_id>")
+@requires_scope("notes:write")
+def update_note(request, note_id):
+    note = owned_or_404(Note, request, Note.id == note_id)
+    note.text = note_text(request)  # the text only: an "owner" or "id" in the body is ignored
+    note.save()
+    return note.to_dict()
+
+
+@app.delete("/api/notes/<int:note_id>")
+@requires_scope("notes:write")
+def delete_note(request, note_id):
+    owned_or_404(Note, request, Note.id == note_id).delete_instance()
+    return "", 204
