@@ -6,7 +6,9 @@ The public API is what this module re-exports; everything else may change betwee
 from werkzeug.exceptions import HTTPException as HTTPException
 
 from .app import App as App
+from .http import InvalidField as InvalidField
 from .http import InvalidParameter as InvalidParameter
+from .http import JSONObject as JSONObject
 from .http import MissingField as MissingField
 from .http import Request as Request
 from .http import Response as Response

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HeadersLike",
+    "InvalidField",
     "InvalidParameter",
     "JSONObject",
     "MissingField",
@@ -109,14 +110,113 @@ class MissingField(BadRequest, KeyError):
         self.field = field
 
 
+class InvalidField(BadRequest, ValueError):
+    """A JSON body field has the wrong type or is out of range; ``field`` names it."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"the {field!r} field {problem}")
+        self.field = field
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value) if abs(value) < 1e15 else "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
 class JSONObject(dict[str, Any]):
-    """A JSON object from a request body: ``data["text"]`` on a body without ``text`` is a 400
-    naming the field (:class:`MissingField`, also a ``KeyError``), not a 500."""
+    """A JSON object from a request body, with typed getters that answer 400 naming the field.
+
+    ``data["text"]`` on a body without ``text`` is a 400 (:class:`MissingField`, also a
+    ``KeyError``), not a 500. ``data.get_str("email")``, ``get_int``, ``get_float``,
+    ``get_bool``, ``get_list`` and ``get_object`` also check the type (and the range or
+    length): "the 'age' field must be an integer from 0 to 150, got 200". Without a default
+    the field is required; ``null`` counts as absent.
+    """
 
     __slots__ = ()
 
     def __missing__(self, key: str) -> Any:
         raise MissingField(key)
+
+    def _typed(self, name: str, default: Any, accept: Callable[[Any], bool], expected: str) -> Any:
+        value = self.get(name)
+        if value is None:
+            if default is _MISSING:
+                raise MissingField(name)
+            return default
+        if not accept(value):
+            raise InvalidField(name, f"must be {expected}, got {_json_kind(value)}")
+        return value
+
+    def get_str(
+        self,
+        name: str,
+        default: Any = _MISSING,
+        *,
+        max_length: int | None = None,
+        choices: Iterable[str] | None = None,
+    ) -> Any:
+        """Read a string, optionally bounded in length or limited to ``choices``."""
+        value = self._typed(name, default, lambda v: isinstance(v, str), "a string")
+        if value is default:
+            return value
+        if max_length is not None and len(value) > max_length:
+            raise InvalidField(name, f"must be at most {max_length} characters long")
+        if choices is not None and value not in (allowed := list(choices)):
+            listed = ", ".join(repr(choice) for choice in allowed)
+            raise InvalidField(name, f"must be one of {listed}, got {_shown(value)}")
+        return value
+
+    def get_int(
+        self, name: str, default: Any = _MISSING, *, min: int | None = None, max: int | None = None
+    ) -> Any:
+        """Read a whole number (not a boolean, not 1.5) within ``[min, max]``."""
+        expected = _describe_range("an integer", min, max)
+
+        def accept(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool) and _within(v, min, max)
+
+        return self._typed(name, default, accept, expected)
+
+    def get_float(
+        self,
+        name: str,
+        default: Any = _MISSING,
+        *,
+        min: float | None = None,
+        max: float | None = None,
+    ) -> Any:
+        """Read a number within ``[min, max]``, given back as a float."""
+        expected = _describe_range("a number", min, max)
+
+        def accept(v: Any) -> bool:
+            return isinstance(v, int | float) and not isinstance(v, bool) and _within(v, min, max)
+
+        value = self._typed(name, default, accept, expected)
+        return value if value is default else float(value)
+
+    def get_bool(self, name: str, default: Any = _MISSING) -> Any:
+        """Read ``true`` or ``false``."""
+        return self._typed(name, default, lambda v: isinstance(v, bool), "true or false")
+
+    def get_list(self, name: str, default: Any = _MISSING) -> Any:
+        """Read a list (its items are the handler's to check)."""
+        return self._typed(name, default, lambda v: isinstance(v, list), "a list")
+
+    def get_object(self, name: str, default: Any = _MISSING) -> Any:
+        """Read a nested object, itself a :class:`JSONObject`."""
+        return self._typed(name, default, lambda v: isinstance(v, dict), "an object")
+
+
+def _within(value: float, low: float | None, high: float | None) -> bool:
+    return (low is None or value >= low) and (high is None or value <= high)
 
 
 class _StrictJSON:
@@ -191,7 +291,7 @@ class Params(ImmutableMultiDict[str, str]):
         digits = text[1:] if text[:1] == "-" else text
         if digits.isascii() and digits.isdigit() and len(digits) <= 18:
             value = int(text)
-            if (min is None or value >= min) and (max is None or value <= max):
+            if _within(value, min, max):
                 return value
         expected = _describe_range("an integer", min, max)
         raise InvalidParameter(name, f"must be {expected}, got {_shown(raw)}")
@@ -220,11 +320,7 @@ class Params(ImmutableMultiDict[str, str]):
             value = float(raw)
         except ValueError:
             value = math.nan
-        if (
-            math.isfinite(value)
-            and (min is None or value >= min)
-            and (max is None or value <= max)
-        ):
+        if math.isfinite(value) and _within(value, min, max):
             return value
         expected = _describe_range("a number", min, max)
         raise InvalidParameter(name, f"must be {expected}, got {_shown(raw)}")
@@ -336,6 +432,14 @@ class Request(_WerkzeugRequest):
                 IO[bytes], _MaxBodyStream(self.environ["wsgi.input"], self.max_content_length)
             )
         return get_input_stream(self.environ, max_content_length=self.max_content_length)
+
+    @property
+    def json_object(self) -> JSONObject:
+        """The JSON body, which must be an object: a list or a scalar is a 400."""
+        data = self.json
+        if not isinstance(data, JSONObject):
+            raise BadRequest(f"the JSON body must be an object, got {_json_kind(data)}")
+        return data
 
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
         """Answer 400 with what is wrong, for both a wrong content type and a broken body."""

@@ -171,3 +171,79 @@ def test_json_objects_are_still_plain_dicts_to_handlers(app, client):
         return data
 
     assert client.post_json("/echo", {"a": {"b": 1}}).json == {"a": {"b": 1}}
+
+
+@pytest.fixture
+def profile_app(app):
+    @app.post("/profile")
+    def profile(request):
+        data = request.json_object
+        return {
+            "name": data.get_str("name", max_length=20),
+            "role": data.get_str("role", "member", choices=["member", "admin"]),
+            "age": data.get_int("age", min=0, max=150),
+            "score": data.get_float("score", 0.0, min=0),
+            "public": data.get_bool("public", False),
+            "tags": data.get_list("tags", []),
+            "address": data.get_object("address", {}),
+        }
+
+    return app
+
+
+def test_typed_json_getters_read_good_values(profile_app, client):
+    body = {"name": "Ada", "age": 36, "score": 2, "public": True, "address": {"city": "L"}}
+    assert client.post_json("/profile", body).json == {
+        "name": "Ada",
+        "role": "member",
+        "age": 36,
+        "score": 2.0,
+        "public": True,
+        "tags": [],
+        "address": {"city": "L"},
+    }
+    with_null = client.post_json("/profile", {"name": "Ada", "age": 1, "role": None})
+    assert with_null.json["role"] == "member"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"age": 1}, "the JSON body has no 'name' field"),
+        ({"name": 5, "age": 1}, "the 'name' field must be a string, got 5"),
+        ({"name": "x" * 21, "age": 1}, "the 'name' field must be at most 20 characters long"),
+        (
+            {"name": "a", "age": 1, "role": "root"},
+            "the 'role' field must be one of 'member', 'admin', got 'root'",
+        ),
+        ({"name": "a", "age": 200}, "the 'age' field must be an integer from 0 to 150, got 200"),
+        ({"name": "a", "age": 1.5}, "the 'age' field must be an integer from 0 to 150, got 1.5"),
+        ({"name": "a", "age": True}, "the 'age' field must be an integer from 0 to 150, got true"),
+        (
+            {"name": "a", "age": "36"},
+            "the 'age' field must be an integer from 0 to 150, got a string",
+        ),
+        ({"name": "a", "age": None}, "the JSON body has no 'age' field"),
+        (
+            {"name": "a", "age": 1, "score": -1},
+            "the 'score' field must be a number of at least 0, got -1",
+        ),
+        (
+            {"name": "a", "age": 1, "public": "yes"},
+            "the 'public' field must be true or false, got a string",
+        ),
+        ({"name": "a", "age": 1, "tags": "a,b"}, "the 'tags' field must be a list, got a string"),
+        (
+            {"name": "a", "age": 1, "address": []},
+            "the 'address' field must be an object, got a list",
+        ),
+    ],
+)
+def test_typed_json_getters_answer_400_naming_the_field(profile_app, client, body, message):
+    assert client.post_json("/profile", body, status=400).json["error"]["message"] == message
+
+
+@pytest.mark.parametrize(("body", "kind"), [([1, 2], "a list"), ("text", "a string"), (3, "3")])
+def test_json_object_must_be_an_object(profile_app, client, body, kind):
+    response = client.post_json("/profile", body, status=400)
+    assert response.json["error"]["message"] == f"the JSON body must be an object, got {kind}"
