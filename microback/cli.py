@@ -1,4 +1,5 @@
-"""The ``microback`` command: ``serve`` an app with the gevent server, list its ``routes``.
+"""The ``microback`` command: ``serve`` an app with the gevent server, list its ``routes``,
+``check --deploy`` its settings.
 
 This is the one layer that knows both the framework and the server: the server package serves
 any WSGI callable, and only here is a :class:`~microback.settings.SettingsError` raised by the
@@ -91,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="most connections handled at once; more wait to be accepted (%(default)s)",
     )
+    serve.add_argument(
+        "--access-log-format",
+        choices=("text", "json"),
+        default="text",
+        help="access lines as text or as one JSON object each (%(default)s)",
+    )
+    _add_limits(serve)
     serve.set_defaults(run=run_serve)
 
     routes = commands.add_parser(
@@ -100,6 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     routes.add_argument("target", metavar="TARGET", help=_TARGET_HELP)
     routes.set_defaults(run=run_routes)
+
+    check = commands.add_parser(
+        "check",
+        help="list what is unsafe about deploying an app",
+        description="Load the app as 'serve' would, with this environment, and print each "
+        "setting that is unsafe for production; exit 1 if there is any.",
+    )
+    check.add_argument("target", metavar="TARGET", help=_TARGET_HELP)
+    check.add_argument(
+        "--deploy", action="store_true", required=True, help="run the deployment checks"
+    )
+    check.set_defaults(run=run_check)
 
     # microback.db imports peewee, which serve must not import before gevent patches: every
     # argument after "db" goes through untouched, and microback.db.cli is imported on use.
@@ -122,22 +142,92 @@ def run_serve(args: argparse.Namespace) -> int:
 
     monkey.patch_all()
 
-    from .server import ListenError, Server, configure_logging
+    from .server import Limits, ListenError, Server, configure_logging
 
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.access_log_format)
     app = load(args.target)
+    limits = Limits(
+        max_request_line=args.max_request_line,
+        max_header_count=args.max_header_count,
+        max_header_size=args.max_header_size,
+        max_body_size=args.max_body_size or None,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        keepalive_timeout=args.keepalive_timeout,
+    )
     server = Server(
         app,
         host=args.host,
         port=args.port,
         connections=args.connections,
         graceful_timeout=args.graceful_timeout,
+        limits=limits,
     )
     try:
         server.serve_forever()
     except ListenError as exc:
         raise CommandError(str(exc), EXIT_LISTEN) from exc
     return 0
+
+
+def _add_limits(serve: argparse.ArgumentParser) -> None:
+    # Defaults are not repeated here: they are Limits' own, shown in the help.
+    from .server.limits import Limits
+
+    default = Limits()
+    limits = serve.add_argument_group(
+        "limits", "per request; each refused with its status, then the connection is closed"
+    )
+    limits.add_argument(
+        "--max-request-line",
+        type=_size,
+        default=default.max_request_line,
+        metavar="BYTES",
+        help="longest request target (path and query), else 414 (%(default)s)",
+    )
+    limits.add_argument(
+        "--max-header-count",
+        type=_positive,
+        default=default.max_header_count,
+        metavar="N",
+        help="most header fields in a request, else 431 (%(default)s)",
+    )
+    limits.add_argument(
+        "--max-header-size",
+        type=_size,
+        default=default.max_header_size,
+        metavar="BYTES",
+        help="most bytes of header names and values together, else 431 (%(default)s)",
+    )
+    limits.add_argument(
+        "--max-body-size",
+        type=_size_or_zero,
+        default=default.max_body_size or 0,
+        metavar="BYTES",
+        help="largest request body, else 413 before it is read; 0 for no limit; "
+        "suffixes k, M, G (%(default)s)",
+    )
+    limits.add_argument(
+        "--header-timeout",
+        type=_positive_seconds,
+        default=default.header_timeout,
+        metavar="SECONDS",
+        help="time to send a request's head from its first byte, else 408 (%(default)g)",
+    )
+    limits.add_argument(
+        "--body-timeout",
+        type=_positive_seconds,
+        default=default.body_timeout,
+        metavar="SECONDS",
+        help="longest silence while reading a body (408) or sending a response (%(default)g)",
+    )
+    limits.add_argument(
+        "--keepalive-timeout",
+        type=_positive_seconds,
+        default=default.keepalive_timeout,
+        metavar="SECONDS",
+        help="how long an idle keep-alive connection stays open (%(default)g)",
+    )
 
 
 def run_routes(args: argparse.Namespace) -> int:
@@ -162,6 +252,25 @@ def run_routes(args: argparse.Namespace) -> int:
     for methods, path, endpoint in rows:
         print(f"{methods:<{widths[0]}}  {path:<{widths[1]}}  {endpoint}")
     return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Print the target's deployment findings, ``setting: message`` a line; 1 if any."""
+    from .app import App
+    from .security.deploy import deployment_findings
+
+    app = load(args.target)
+    if not isinstance(app, App):
+        raise CommandError(
+            f"{args.target!r} is not a microback App; 'microback check --deploy' reads an "
+            "App's settings: point TARGET at the App, not at middleware around it"
+        )
+    findings = deployment_findings(app)
+    for finding in findings:  # messages name settings, never their values: no secret shown
+        print(f"{finding.setting}: {finding.message}")
+    if not findings:
+        print("no problems found")
+    return 1 if findings else 0
 
 
 def run_db(args: argparse.Namespace) -> int:
@@ -213,6 +322,34 @@ def _integer(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+_SIZE_SUFFIXES = {"k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def _size_or_zero(text: str) -> int:
+    suffix = text[-1:].lower()
+    factor = _SIZE_SUFFIXES.get(suffix, 1)
+    digits = text[:-1] if suffix in _SIZE_SUFFIXES else text
+    if not digits.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size in bytes (a whole number, optionally with k, M or G)"
+        )
+    return int(digits) * factor
+
+
+def _size(text: str) -> int:
+    size = _size_or_zero(text)
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
+    return size
+
+
+def _positive_seconds(text: str) -> float:
+    seconds = _seconds(text)
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return seconds
 
 
 def _seconds(text: str) -> float:

@@ -1,13 +1,14 @@
 """Track which connections are idle, so a graceful stop can close them at once.
 
-gevent.pywsgi keeps a keep-alive connection's greenlet blocked reading the next request line.
-Its own ``stop(timeout)`` cannot tell such an idle connection from one running a request, so it
-waits out the whole timeout for idle clients. Here every handler registers itself while it waits
-for a request line; a stop then closes exactly those, and waits only for requests in flight.
+A keep-alive connection waiting for its next request is blocked in ``recv()``. Every
+connection registers itself while it waits like that; a stop then wakes exactly those with an
+end-of-file, and waits only for the requests in flight, which close their connection after
+their response (with ``Connection: close``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from typing import Protocol
 
@@ -20,7 +21,7 @@ class IdleConnection(Protocol):
 
 
 class Connections:
-    """Registry shared by the server and its handlers.
+    """Registry shared by the server and its connections.
 
     ``draining`` turns true when the server starts stopping: from then on, every response
     carries ``Connection: close`` and no connection waits for another request.
@@ -48,3 +49,9 @@ def has_pending_input(sock: socket.socket) -> bool:
     except OSError:
         return True  # a broken connection: let the reader see the error and finish
     return True
+
+
+def wake_with_eof(sock: socket.socket) -> None:
+    """Make a ``recv()`` blocked on *sock* return ``b""`` (the connection is closing)."""
+    with contextlib.suppress(OSError):  # already closed by the client
+        sock.shutdown(socket.SHUT_RDWR)

@@ -1,5 +1,10 @@
 """Run a WSGI app until a signal stops it, then stop gracefully.
 
+The server is gevent's ``StreamServer`` accepting connections, each served by a
+:class:`~.connection.Connection` in its own greenlet. Concurrency is capped by a gevent
+``Pool`` of ``connections`` slots: while it is full the server stops accepting, and new
+connections wait in the kernel's accept queue (back-pressure, not collapse).
+
 A graceful stop, on SIGTERM or SIGINT (Ctrl-C) or :meth:`Server.stop`:
 
 1. close the listening socket, so new connections are refused at once;
@@ -8,30 +13,27 @@ A graceful stop, on SIGTERM or SIGINT (Ctrl-C) or :meth:`Server.stop`:
 3. wait up to ``graceful_timeout`` seconds for the requests in flight to finish;
 4. cut off whatever is still running, and return.
 
-A second signal during the wait skips to step 4.
-
-gevent.pywsgi's own ``stop()`` is not used: called from a signal handler during
-``serve_forever()`` it waits only ``stop_timeout`` (1 s) and then kills requests in flight, and it
-cannot tell idle keep-alive connections from busy ones, so they hold it for the whole timeout.
-Concurrency is capped by a gevent ``Pool`` of ``connections`` slots; while it is full, new
-connections wait in the kernel's accept queue.
+A second signal during the wait skips to step 4. A process that manages several servers (the
+master of worker processes) calls :meth:`Server.stop` itself and passes ``signals=False`` to
+:meth:`Server.serve_forever`.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import socket
 from typing import TYPE_CHECKING, Any
 
 import gevent
 from gevent.event import Event
 from gevent.pool import Pool
-from gevent.pywsgi import LoggingLogAdapter
-from gevent.pywsgi import WSGIServer as _PywsgiServer
+from gevent.server import StreamServer
 
-from .connections import Connections
-from .handler import Handler
-from .listener import DEFAULT_BACKLOG, bind_listener, format_address
+from .connection import Connection, Site
+from .environ import base_environ
+from .limits import Limits
+from .listener import DEFAULT_BACKLOG, bind_listener, format_address, prepare_listener
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -41,22 +43,14 @@ server_logger = logging.getLogger("microback.server")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-class WSGIServer(_PywsgiServer):
-    """gevent.pywsgi's server, holding the connection registry its handlers share."""
-
-    handler_class = Handler
-
-    def __init__(self, *args: Any, connections: Connections, **kwargs: Any) -> None:
-        self.connections = connections
-        super().__init__(*args, **kwargs)
-
-
 class Server:
     """Serve one WSGI application on one address, in this process.
 
-    Nothing happens until :meth:`start` or :meth:`serve_forever`. *connections* caps how many
-    connections are handled at once; *graceful_timeout* is how long a stop waits, in seconds,
-    for requests in flight.
+    Nothing happens until :meth:`start` or :meth:`serve_forever`. The server binds *host* and
+    *port*, or serves on *listener*, a socket already bound and listening (a master process
+    binds once and hands the socket to each worker). *connections* caps how many connections
+    are handled at once; *graceful_timeout* is how long a stop waits, in seconds, for requests
+    in flight; *limits* bounds each request (see :class:`~.limits.Limits`).
     """
 
     def __init__(
@@ -65,32 +59,37 @@ class Server:
         *,
         host: str = "127.0.0.1",
         port: int = 8000,
+        listener: socket.socket | None = None,
         connections: int = 1000,
         graceful_timeout: float = 30.0,
         backlog: int = DEFAULT_BACKLOG,
+        limits: Limits | None = None,
     ) -> None:
-        if connections < 1:
-            raise ValueError(f"connections must be at least 1, not {connections}")
-        if graceful_timeout < 0:
+        if isinstance(connections, bool) or not isinstance(connections, int) or connections < 1:
+            raise ValueError(
+                f"connections must be a whole number of at least 1, not {connections!r}"
+            )
+        if not graceful_timeout >= 0:
             raise ValueError(f"graceful_timeout must be 0 or more seconds, not {graceful_timeout}")
         self.app = app
         self.host = host
         self.port = port
         self.graceful_timeout = graceful_timeout
         self.backlog = backlog
+        self.limits = limits or Limits()
+        self._listener = listener
         self._pool = Pool(connections)
-        self._connections = Connections()
-        self._wsgi: WSGIServer | None = None
+        self._site: Site | None = None
+        self._stream: StreamServer | None = None
         self._stopping: gevent.Greenlet[..., None] | None = None
         self._stopped = Event()
 
     @property
     def address(self) -> tuple[str, int]:
         """The host and port listened on; the real port once started with port 0."""
-        if self._wsgi is None:
+        if self._stream is None:
             return (self.host, self.port)
-        sockname = self._wsgi.address
-        return (self.host, int(sockname[1]))
+        return (self.host, self._port)
 
     @property
     def url(self) -> str:
@@ -98,32 +97,44 @@ class Server:
         return "http://" + format_address(*self.address)
 
     def start(self) -> None:
-        """Bind the socket and start accepting connections, without blocking.
+        """Bind the socket (unless given one) and start accepting connections, without blocking.
 
         Raises :class:`~microback.server.listener.ListenError` if the address cannot be used.
         """
-        if self._wsgi is not None:
+        if self._stream is not None:
             raise RuntimeError("the server has already been started")
-        sock = bind_listener(self.host, self.port, self.backlog)
-        port = sock.getsockname()[1]
-        self._wsgi = WSGIServer(
-            sock,
-            self.app,
-            spawn=self._pool,
-            connections=self._connections,
-            log=None,
-            error_log=LoggingLogAdapter(server_logger, logging.ERROR),
-            # Given here so that pywsgi does not resolve the host name (a DNS query) at start.
-            environ={"SERVER_NAME": self.host, "SERVER_PORT": str(port)},
-        )
-        self._wsgi.start()
+        if self._listener is not None:
+            sock = prepare_listener(self._listener)
+            sockname = sock.getsockname()
+            if isinstance(sockname, tuple):
+                self.host = str(sockname[0])
+        else:
+            sock = bind_listener(self.host, self.port, self.backlog)
+        sockname = sock.getsockname()
+        self._port = int(sockname[1]) if isinstance(sockname, tuple) else 0
+        # Given here so that no request pays for resolving the host name.
+        environ = base_environ(self.host, str(self._port))
+        self._site = Site(app=self.app, limits=self.limits, environ=environ)
+        self._stream = StreamServer(sock, self._serve_connection, spawn=self._pool)
+        self._stream.start()
         server_logger.info("listening on %s", self.url)
 
-    def serve_forever(self) -> None:
-        """Start if needed and serve until SIGTERM, SIGINT or :meth:`stop` ends a graceful stop."""
-        handlers = [gevent.signal_handler(sig, self._on_signal, sig) for sig in STOP_SIGNALS]
+    def _serve_connection(self, sock: socket.socket, address: Any) -> None:
+        assert self._site is not None
+        Connection(self._site, sock, address).serve()
+
+    def serve_forever(self, *, signals: bool = True) -> None:
+        """Start if needed and serve until a graceful stop ends.
+
+        With *signals*, SIGTERM and SIGINT start the stop; otherwise only :meth:`stop` does.
+        """
+        handlers = (
+            [gevent.signal_handler(sig, self._on_signal, sig) for sig in STOP_SIGNALS]
+            if signals
+            else []
+        )
         try:
-            if self._wsgi is None:
+            if self._stream is None:
                 self.start()
             self._stopped.wait()
         finally:
@@ -143,9 +154,10 @@ class Server:
     def _stop(self, timeout: float | None) -> None:
         if timeout is None:
             timeout = self.graceful_timeout
-        if self._wsgi is not None:
-            self._wsgi.close()
-        self._connections.drain()
+        if self._stream is not None:
+            self._stream.close()
+        if self._site is not None:
+            self._site.connections.drain()
         busy = len(self._pool)
         if busy:
             server_logger.info(
@@ -178,6 +190,7 @@ def serve(
     port: int = 8000,
     connections: int = 1000,
     graceful_timeout: float = 30.0,
+    limits: Limits | None = None,
 ) -> None:
     """Serve *app* on *host* and *port* until SIGTERM or SIGINT, then stop gracefully.
 
@@ -186,5 +199,10 @@ def serve(
     :class:`~microback.server.listener.ListenError` if the address cannot be used.
     """
     Server(
-        app, host=host, port=port, connections=connections, graceful_timeout=graceful_timeout
+        app,
+        host=host,
+        port=port,
+        connections=connections,
+        graceful_timeout=graceful_timeout,
+        limits=limits,
     ).serve_forever()

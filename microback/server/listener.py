@@ -2,13 +2,15 @@
 
 The server binds its own socket instead of letting gevent do it, for three reasons:
 
-- ``TCP_NODELAY`` must be set on it. gevent.pywsgi writes the response headers and body in two
-  ``sendall()`` calls; without ``TCP_NODELAY``, Nagle's algorithm and the client's delayed ACK
-  stall every keep-alive request after the first by ~40 ms (gevent#1233). Linux copies the
-  option to every accepted socket, so setting it once here covers all connections.
+- ``TCP_NODELAY`` must be set on it. A response usually leaves in one ``send()``, but a
+  streamed one (and ``100 Continue`` before its response) takes several; without
+  ``TCP_NODELAY``, Nagle's algorithm and the client's delayed ACK stall such a write by ~40 ms
+  (gevent#1233 measured it on gevent.pywsgi). Linux copies the option to every accepted
+  socket, so setting it once here covers all connections.
 - A failed bind becomes one :class:`ListenError` with a message a person can act on, raised
   before anything starts.
-- Worker processes (a later feature) bind once and share the socket across a fork.
+- Worker processes (a later feature) bind once and share the socket across a fork; a socket
+  bound elsewhere goes through :func:`prepare_listener`.
 """
 
 from __future__ import annotations
@@ -66,4 +68,12 @@ def bind_listener(host: str, port: int, backlog: int = DEFAULT_BACKLOG) -> socke
         sock.close()
         reason = _REASONS.get(exc.errno or 0) or exc.strerror or str(exc)
         raise ListenError(f"cannot listen on {where}: {reason}") from exc
+    return sock
+
+
+def prepare_listener(sock: socket.socket) -> socket.socket:
+    """Make a socket bound and listening elsewhere ready to serve: non-blocking, TCP_NODELAY."""
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setblocking(False)
     return sock

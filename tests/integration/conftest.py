@@ -6,6 +6,7 @@ which it logs only once the socket accepts connections, so no test sleeps to wai
 
 from __future__ import annotations
 
+import http.client
 import os
 import queue
 import re
@@ -18,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 
@@ -284,3 +285,148 @@ def read_all(sock: socket.socket) -> bytes:
 
 
 SIGNALS = {"SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT}
+
+
+#: A raw WSGI app (no framework between the server and the test) for the HTTP/1.1 tests. It
+#: records every path it is called for, so a test can show that a refused request never
+#: reached it, and counts close() calls on the iterables it returns.
+RAW_APP = r"""
+    import io
+    import json
+
+    SEEN = []
+    CLOSED = {"count": 0}
+
+
+    class Closing:
+        def __init__(self, chunks, fail_after=None):
+            self.chunks = chunks
+            self.fail_after = fail_after
+
+        def __iter__(self):
+            for index, chunk in enumerate(self.chunks):
+                if self.fail_after is not None and index == self.fail_after:
+                    raise RuntimeError("failed while streaming")
+                yield chunk
+
+        def close(self):
+            CLOSED["count"] += 1
+
+
+    def reply(start_response, data, status="200 OK", headers=()):
+        body = json.dumps(data).encode()
+        start_response(status, [("Content-Type", "application/json"),
+                                ("Content-Length", str(len(body))), *headers])
+        return [body]
+
+
+    def app(environ, start_response):
+        path = environ["PATH_INFO"]
+        SEEN.append(environ.get("RAW_URI", path))
+        if path == "/seen":
+            return reply(start_response, SEEN)
+        if path == "/closed":
+            return reply(start_response, CLOSED)
+        if path.startswith("/environ"):
+            keys = {k: v for k, v in environ.items() if isinstance(v, (str, bool, int))}
+            keys["wsgi.input_terminated"] = environ["wsgi.input_terminated"]
+            return reply(start_response, keys)
+        if path == "/echo":
+            body = environ["wsgi.input"].read()
+            return reply(start_response, {
+                "method": environ["REQUEST_METHOD"],
+                "query": environ["QUERY_STRING"],
+                "content_length": environ.get("CONTENT_LENGTH"),
+                "body": body.decode("latin-1"),
+            })
+        if path == "/lines":
+            lines = list(environ["wsgi.input"])
+            return reply(start_response, [line.decode() for line in lines])
+        if path == "/no-read":
+            return reply(start_response, {"read": False})
+        if path == "/stream":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return Closing([b"one,", b"", b"two,", b"three"])
+        if path == "/stream-fails":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return Closing([b"one,", b"two,"], fail_after=1)
+        if path == "/write":
+            write = start_response("200 OK", [("Content-Type", "text/plain")])
+            write(b"written,")
+            return [b"returned"]
+        if path == "/file":
+            start_response("200 OK", [("Content-Type", "application/octet-stream")])
+            return environ["wsgi.file_wrapper"](io.BytesIO(b"x" * 100000), 8192)
+        if path == "/bad-header":
+            start_response("200 OK", [("X-Evil", "a\r\nSet-Cookie: injected=1")])
+            return [b"should not be sent"]
+        if path == "/too-long":
+            start_response("200 OK", [("Content-Length", "3")])
+            return [b"abcdef"]
+        if path == "/boom":
+            raise RuntimeError("kaboom from the raw app")
+        return reply(start_response, {"path": path})
+"""
+
+#: Small limits for the shared server, so that each limit takes little traffic and time.
+SHARED_LIMITS = (
+    "--max-request-line", "1024",
+    "--max-header-count", "20",
+    "--max-header-size", "4096",
+    "--max-body-size", "10000",
+    "--header-timeout", "1",
+    "--body-timeout", "1",
+    "--keepalive-timeout", "1.5",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One ``microback serve`` of ``RAW_APP`` with ``SHARED_LIMITS``, shared by the HTTP tests.
+
+    Access lines are JSON (``--access-log-format json``), which the tests read back.
+    """
+    directory = tmp_path_factory.mktemp("http_server")
+    write_module(directory, "rawapp.py", RAW_APP)
+    server = ServerProcess(
+        ["--port", "0", "rawapp:app", "--access-log-format", "json", *SHARED_LIMITS], directory
+    )
+    yield server
+    server.close()
+
+
+class Reader:
+    """Read HTTP responses from one socket, one after another (pipelining included)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.fp = _Unclosed(sock.makefile("rb"))
+
+    def makefile(self, *args: object, **kwargs: object) -> Any:
+        return self.fp  # http.client reads each response from this one buffered file
+
+    def response(self, method: str = "GET") -> tuple[int, Any, bytes]:
+        """Status, headers and body of the next response (``100 Continue`` skipped)."""
+        response = http.client.HTTPResponse(self, method=method)  # type: ignore[arg-type]
+        response.begin()
+        return response.status, response.headers, response.read()
+
+
+class _Unclosed:
+    """A buffered file that http.client cannot close after one response."""
+
+    def __init__(self, fp: Any) -> None:
+        self._fp = fp
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fp, name)
+
+    def close(self) -> None:
+        pass
+
+
+def exchange(server: ServerProcess, raw: bytes, timeout: float = 5.0) -> bytes:
+    """Send *raw* on a new connection and return everything until the server closes it."""
+    with server.connect(timeout=timeout) as sock:
+        sock.sendall(raw)
+        return read_all(sock)

@@ -28,7 +28,10 @@ def test_serves_the_app_and_logs_one_access_line_per_request(
     assert response.json() == {"hello": "world"}
     assert posted.json() == {"received": 20}
     line = server.wait_for_line(r"microback\.access: .*GET /\?page=2").string
-    assert re.search(r'127\.0\.0\.1 "GET /\?page=2 HTTP/1\.1" 200 17 \d+\.\dms$', line), line
+    request_id = response.headers["X-Request-ID"]
+    assert re.search(
+        rf'127\.0\.0\.1 "GET /\?page=2 HTTP/1\.1" 200 17 \d+\.\dms {re.escape(request_id)}$', line
+    ), line
     server.wait_for_line(r'"POST /echo HTTP/1\.1" 200 \d+ ')
     for secret in ("top-secret-token", "cookie-secret", "body-secret-password"):
         assert secret not in server.log

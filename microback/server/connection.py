@@ -1,0 +1,406 @@
+"""Serve the requests of one client connection: keep-alive, pipelining, timeouts, errors.
+
+The loop: ``recv()`` what the client sent, let the parser queue the complete heads, answer
+each queued request in order (pipelined requests are answered from the same buffer), then
+yield to the event loop once and read again. Yielding once per batch of responses rather than
+after every request made a measured difference: the loop then serves every ready connection
+in one pass, instead of each ``recv()`` failing with EAGAIN and parking its greenlet; without
+any yield a busy connection keeps the loop and the p99 latency of the others grows to
+hundreds of milliseconds (STACK-NOTES, "What a faster gevent server can do").
+
+Responses go out with a plain ``send()`` on the real socket first: a small response leaves in
+that one system call, and only the remainder (if the kernel buffer is full) goes through
+gevent's ``sendall()``, which waits cooperatively but costs an extra ``getsockopt`` each time.
+
+A request the parser refuses is answered with its status and the connection closed; the
+application is never called for it. An exception escaping the application is logged with its
+traceback (never the environ, which holds cookies and credentials) and answered 500 if
+nothing was sent yet; otherwise the connection is closed, which is the only way left to tell
+the client that the response is incomplete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from itertools import count
+from typing import TYPE_CHECKING, Any
+
+import gevent
+import gevent.socket
+
+from .access_log import access_logger, log_access
+from .body import EMPTY_BODY, EmptyBody, RequestBody
+from .connections import Connections, has_pending_input, wake_with_eof
+from .environ import connection_environ, request_environ
+from .errors import ClientError, RequestError
+from .limits import Limits
+from .parsing import Message, RequestParser
+from .response import CONTINUE, Response, error_response
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+server_logger = logging.getLogger("microback.server")
+
+RECV_SIZE = 65536
+#: Unread request body a connection reads and drops to stay open after its response.
+DRAIN_LIMIT = 65536
+#: After refusing a request, how long to read and drop what the client still sends, so the
+#: kernel does not answer that data with a reset that destroys the response in flight.
+LINGER_SECONDS = 1.0
+
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:+/=@-]{1,128}").fullmatch
+_INTERNAL_ERROR = RequestError(500, "the application failed")
+
+
+class ConnectionLost(OSError):
+    """The client went away or stopped reading while its response was being sent."""
+
+
+class RequestIds:
+    """Generate request ids: a random per-process prefix and a counter (cheap and unique)."""
+
+    def __init__(self) -> None:
+        self.prefix = os.urandom(5).hex() + "-"
+        self._counter = count(1)
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self._counter):x}"
+
+
+@dataclass
+class Site:
+    """What every connection of one server shares: the app, its limits and its registry."""
+
+    app: WSGIApplication
+    limits: Limits
+    environ: dict[str, Any]
+    connections: Connections = field(default_factory=Connections)
+    request_ids: RequestIds = field(default_factory=RequestIds)
+
+
+class Connection:
+    """One client connection, from accept to close."""
+
+    def __init__(self, site: Site, sock: socket.socket, address: Any) -> None:
+        self.site = site
+        self.sock = sock
+        # The real, non-blocking socket under gevent's wrapper, for the first send() attempt;
+        # only for a plain gevent socket (a TLS socket must encrypt what it sends).
+        self._raw: socket.socket | None = (
+            sock._sock if type(sock) is gevent.socket.socket else None  # type: ignore[attr-defined]
+        )
+        self.client = str(address[0]) if isinstance(address, tuple) else ""
+        self.environ = connection_environ(site.environ, address)
+        self.parser = RequestParser(site.limits)
+        self._timeout: float | None = -1.0
+        self._fresh = True  # no byte received yet
+        self._eof = False
+        self._message: Message | None = None
+        self._input: RequestBody | EmptyBody | None = None
+        self._response: Response | None = None
+
+    # -- the loop
+
+    def serve(self) -> None:
+        """Answer requests until the client leaves, a request fails, or the server stops."""
+        try:
+            self._serve()
+        except ConnectionLost:
+            pass
+        except OSError as exc:  # a reset while reading: the client is gone
+            server_logger.debug("connection from %s lost: %s", self.client, exc)
+        finally:
+            self._close()
+
+    def _serve(self) -> None:
+        ready = self.parser.ready
+        while True:
+            if not ready:
+                if self.parser.stopped or not self._receive():
+                    return
+                continue
+            message = ready.popleft()
+            if message.error is not None:
+                # A refused head, or a body already known to be bad (a malformed chunk, too
+                # large) before the app was called. A fault found later reaches the app as a
+                # ClientError from wsgi.input, and gets the same answer.
+                self._refuse(message.error, message)
+                return
+            if not self._handle(message):
+                return
+            if not ready:
+                gevent.sleep(0)  # once per batch of responses; see the module docstring
+
+    def _settimeout(self, seconds: float) -> None:
+        if self._timeout != seconds:
+            self.sock.settimeout(seconds)
+            self._timeout = seconds
+
+    def _receive(self) -> bool:
+        """Read more of the next request head; return False when the connection should end."""
+        parser = self.parser
+        limits = self.site.limits
+        connections = self.site.connections
+        idle = not parser.in_head
+        if idle:
+            if connections.draining and not has_pending_input(self.sock):
+                return False
+            self._settimeout(limits.header_timeout if self._fresh else limits.keepalive_timeout)
+            connections.idle.add(self)
+        else:
+            remaining = parser.head_started + limits.header_timeout - time.monotonic()
+            if remaining <= 0:
+                self._refuse(_head_timeout(limits), None)
+                return False
+            self._settimeout(remaining)
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except TimeoutError:
+            if parser.in_head:
+                self._refuse(_head_timeout(limits), None)
+            return False  # an idle connection past its timeout closes without a word
+        finally:
+            if idle:
+                connections.idle.discard(self)
+        if not data:
+            self._eof = True
+            return False
+        self._fresh = False
+        parser.feed(data)
+        return True
+
+    def _fill_body(self, message: Message) -> None:
+        """Read more of *message*'s body (for ``wsgi.input``); failures go on the message."""
+        limits = self.site.limits
+        self._settimeout(limits.body_timeout)
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except TimeoutError:
+            message.error = ClientError(
+                408, f"no request body received for {limits.body_timeout:g} s"
+            )
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._eof = True
+            message.error = ClientError(400, "connection closed before the end of the body")
+            return
+        self.parser.feed(data)
+
+    # -- one request
+
+    def _handle(self, message: Message) -> bool:
+        """Run the application for *message* and send its response; return keep-alive."""
+        site = self.site
+        started = time.monotonic()
+        request_id = self._request_id(message)
+        wsgi_input: RequestBody | EmptyBody
+        if message.complete and not message.body:
+            wsgi_input = EMPTY_BODY
+            before_head = None  # nothing can go wrong with a body that is not there
+        else:
+            send_continue = self._send_continue if message.expect_continue else None
+            wsgi_input = RequestBody(message, self._fill_body, send_continue)
+            before_head = self._check_request
+        environ = request_environ(self.environ, message, wsgi_input)
+        environ["microback.request_id"] = request_id
+        response = Response(
+            self._send,
+            head_request=message.method == "HEAD",
+            keep_alive=message.keep_alive and not message.upgrade,
+            version=message.version,
+            extra_headers=b"X-Request-ID: " + request_id.encode("latin-1") + b"\r\n",
+            server=site.connections,
+            before_head=before_head,
+        )
+        self._message, self._input, self._response = message, wsgi_input, response
+        keep_alive = True
+        try:
+            result = site.app(environ, response.start_response)
+            try:
+                _write(result, response)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except ConnectionLost:
+            keep_alive = False
+        except Exception as exc:
+            keep_alive = self._app_failed(exc, message, response, request_id)
+        if response.close or message.upgrade or message.error is not None:
+            keep_alive = False
+        elif keep_alive and not message.complete:
+            keep_alive = wsgi_input.discard(DRAIN_LIMIT)
+        if access_logger.isEnabledFor(logging.INFO):
+            log_access(
+                self.client,
+                message.method,
+                message.target.decode("latin-1"),
+                "HTTP/" + message.version,
+                response.code,
+                response.body_bytes,
+                time.monotonic() - started,
+                request_id,
+            )
+        return keep_alive and not site.connections.draining
+
+    def _check_request(self) -> None:
+        # Called as the response head is about to go out: a body that failed while the app
+        # read it (too slow, too large, malformed) gets the server's answer, not the app's.
+        message = self._message
+        if message is None:
+            return
+        if message.error is not None:
+            raise message.error
+        if self._input is not None and self._response is not None and self._input.continue_pending:
+            # The client waits for 100 Continue before sending its body, and will not get it:
+            # the body will never arrive, so the connection cannot carry another request.
+            self._response.close = True
+
+    def _app_failed(
+        self, exc: Exception, message: Message, response: Response, request_id: str
+    ) -> bool:
+        error = message.error
+        if isinstance(exc, RequestError) and error is not None:
+            server_logger.info("request from %s refused: %s (%s)", self.client, error, request_id)
+        else:
+            error = _INTERNAL_ERROR
+            server_logger.error(
+                "error in the WSGI application while serving %r (%s)",
+                f"{message.method} {_printable_target(message.target)}",
+                request_id,
+                exc_info=exc,
+            )
+        if response.head_sent:
+            response.close = True
+            return False
+        response.code = error.status
+        response.close = True
+        self._send(error_response(error.status_line, error.reason, request_id))
+        return False
+
+    def _request_id(self, message: Message) -> str:
+        given = message.request_id
+        if given is not None and _REQUEST_ID(given):
+            return given.decode("ascii")
+        return self.site.request_ids.next()
+
+    # -- sending and closing
+
+    def _send(self, data: bytes) -> None:
+        raw = self._raw
+        view: bytes | memoryview = data
+        if raw is not None:
+            try:
+                sent = raw.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                raise ConnectionLost(f"sending to {self.client}: {exc}") from exc
+            if sent == len(data):
+                return
+            view = memoryview(data)[sent:]
+        # The kernel buffer is full: wait, but no longer than the body timeout for the client
+        # to take more (set here, not per request: most responses never get this far).
+        self._settimeout(self.site.limits.body_timeout)
+        try:
+            self.sock.sendall(view)
+        except TimeoutError as exc:
+            raise ConnectionLost(f"{self.client} stopped reading the response") from exc
+        except OSError as exc:
+            raise ConnectionLost(f"sending to {self.client}: {exc}") from exc
+
+    def _send_continue(self) -> None:
+        self._send(CONTINUE)
+
+    def _refuse(self, error: RequestError, message: Message | None) -> None:
+        """Answer a request the server will not pass to the application, then close."""
+        request_id = self.site.request_ids.next()
+        if message is not None and message.request_id and _REQUEST_ID(message.request_id):
+            request_id = message.request_id.decode("ascii")
+        server_logger.info("request from %s refused: %s (%s)", self.client, error, request_id)
+        try:
+            self._send(error_response(error.status_line, error.reason, request_id))
+        except ConnectionLost:
+            pass
+        finally:
+            log_access(
+                self.client,
+                message.method if message is not None else "",
+                message.target.decode("latin-1") if message is not None else "",
+                "HTTP/" + message.version if message is not None and message.method else "",
+                error.status,
+                0,
+                0.0,
+                request_id,
+            )
+
+    def _linger(self) -> None:
+        # Closing a socket with unread input makes the kernel send a reset, and a reset can
+        # destroy the response still on its way to the client. Stop writing, and read what
+        # the client still sends until it closes (or LINGER_SECONDS pass).
+        if self._eof or not has_pending_input(self.sock):
+            return
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + LINGER_SECONDS
+            dropped = 0
+            while (left := deadline - time.monotonic()) > 0 and dropped < 16 * RECV_SIZE:
+                self.sock.settimeout(left)
+                data = self.sock.recv(RECV_SIZE)
+                if not data:
+                    break
+                dropped += len(data)
+        except OSError:
+            pass
+
+    def close_if_idle(self) -> None:
+        """Wake the ``recv()`` waiting for the next request with an end-of-file."""
+        if not has_pending_input(self.sock):
+            wake_with_eof(self.sock)
+
+    def _close(self) -> None:
+        if not self._eof:
+            self._linger()
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+def _write(result: Iterable[bytes], response: Response) -> None:
+    """Send the application's body: at once if it is a list or tuple, else piece by piece."""
+    if not response.head_sent and type(result) in (list, tuple):
+        items: Any = result
+        if len(items) == 1:
+            whole = items[0]
+        elif not items:
+            whole = b""
+        else:
+            whole = b"".join(items)
+        if type(whole) is not bytes:
+            raise TypeError(f"WSGI body chunks must be bytes, not {type(whole).__name__}")
+        response.finish(whole)
+        return
+    write = response.write
+    for chunk in result:
+        write(chunk)
+    response.finish()
+
+
+def _head_timeout(limits: Limits) -> RequestError:
+    return RequestError(408, f"request head not received within {limits.header_timeout:g} s")
+
+
+def _printable_target(target: bytes) -> str:
+    text = target.decode("latin-1")
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return text if text.isprintable() else repr(text)

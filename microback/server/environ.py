@@ -1,0 +1,100 @@
+"""Build the PEP 3333 environ of a request from its parsed head.
+
+The environ is a copy of a per-connection base (server name and port, client address and the
+constant ``wsgi.*`` keys) plus the request's own keys, so a request costs one dict copy and a
+loop over its headers. Header names are turned into ``HTTP_*`` keys through a small cache,
+since the same few names arrive on every request.
+
+Values follow PEP 3333: native strings holding latin-1 decoded bytes. ``PATH_INFO`` is
+percent-decoded (``/a%20b`` → ``/a b``, ``%2F`` → ``/``) and ``SCRIPT_NAME`` is empty;
+``RAW_URI`` keeps the target as sent, for applications that must tell ``%2F`` from ``/``.
+Repeated headers are joined with ``,`` (``Cookie`` with ``;``), as RFC 9110 §5.3 allows.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_to_bytes, urlsplit
+
+from .files import FileWrapper
+
+if TYPE_CHECKING:
+    from .parsing import Message
+
+_KEYS: dict[bytes, str] = {}
+_KEYS_MAX = 512  # names seen beyond this are converted on every request, not cached
+
+
+def _environ_key(name: bytes) -> str:
+    key = _KEYS.get(name)
+    if key is None:
+        text = name.decode("latin-1").upper().replace("-", "_")
+        key = text if text in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + text
+        if len(_KEYS) < _KEYS_MAX:
+            _KEYS[name] = key
+    return key
+
+
+def base_environ(server_name: str, server_port: str, url_scheme: str = "http") -> dict[str, Any]:
+    """The keys every request on one server shares."""
+    return {
+        "SCRIPT_NAME": "",
+        "SERVER_NAME": server_name,
+        "SERVER_PORT": server_port,
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": url_scheme,
+        "wsgi.errors": sys.stderr,
+        # Greenlets interleave, but the app is called from one thread in one process.
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "wsgi.file_wrapper": FileWrapper,
+        # wsgi.input ends where the body ends (chunked bodies included): read() is safe.
+        "wsgi.input_terminated": True,
+    }
+
+
+def connection_environ(base: dict[str, Any], address: Any) -> dict[str, Any]:
+    """*base* plus the client's address, shared by the requests of one connection."""
+    environ = base.copy()
+    if isinstance(address, tuple) and len(address) >= 2:
+        environ["REMOTE_ADDR"] = str(address[0])
+        environ["REMOTE_PORT"] = str(address[1])
+    else:  # a Unix socket has no client address
+        environ["REMOTE_ADDR"] = ""
+        environ["REMOTE_PORT"] = ""
+    return environ
+
+
+def request_environ(base: dict[str, Any], message: Message, wsgi_input: Any) -> dict[str, Any]:
+    """The environ for *message*: a copy of *base* with the request's keys."""
+    environ = base.copy()
+    target = message.target
+    if target[:1] == b"/":
+        path, _, query = target.partition(b"?")
+        if b"#" in query:
+            query = query.partition(b"#")[0]
+        elif b"#" in path:
+            path = path.partition(b"#")[0]
+    elif target == b"*":
+        path, query = target, b""
+    else:  # absolute form, as sent to a proxy: http://host/path?query
+        parts = urlsplit(target)
+        path, query = parts.path or b"/", parts.query
+    environ["REQUEST_METHOD"] = message.method
+    environ["PATH_INFO"] = (
+        unquote_to_bytes(path).decode("latin-1") if b"%" in path else path.decode("latin-1")
+    )
+    environ["QUERY_STRING"] = query.decode("latin-1")
+    environ["RAW_URI"] = target.decode("latin-1")
+    environ["SERVER_PROTOCOL"] = "HTTP/" + message.version
+    environ["wsgi.input"] = wsgi_input
+    for name, value in message.headers:
+        key = _environ_key(name)
+        text = value.decode("latin-1")
+        if key in environ:
+            separator = "; " if key == "HTTP_COOKIE" else ","
+            text = environ[key] + separator + text
+        environ[key] = text
+    return environ
