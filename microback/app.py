@@ -228,6 +228,8 @@ class App(Router):
         return self.make_response(match.handler(request, **match.values), match.handler)
 
     def _check_body_size(self, request: Request) -> None:
+        if not request.environ.get("CONTENT_LENGTH"):
+            return  # most requests have no body; the stream enforces the limit otherwise
         length, limit = request.content_length, self.settings.max_content_length
         if length is not None and length > limit:
             raise RequestEntityTooLarge(
