@@ -169,11 +169,9 @@ class JSONObject(dict[str, Any]):
         value = self._typed(name, default, lambda v: isinstance(v, str), "a string")
         if value is default:
             return value
-        if max_length is not None and len(value) > max_length:
-            raise InvalidField(name, f"must be at most {max_length} characters long")
-        if choices is not None and value not in (allowed := list(choices)):
-            listed = ", ".join(repr(choice) for choice in allowed)
-            raise InvalidField(name, f"must be one of {listed}, got {_shown(value)}")
+        problem = _string_problem(value, max_length, choices)
+        if problem:
+            raise InvalidField(name, problem)
         return value
 
     def get_int(
@@ -219,6 +217,16 @@ class JSONObject(dict[str, Any]):
 
 def _within(value: float, low: float | None, high: float | None) -> bool:
     return (low is None or value >= low) and (high is None or value <= high)
+
+
+def _string_problem(value: str, max_length: int | None, choices: Iterable[str] | None) -> str:
+    """Say what is wrong with a string parameter or field ("" when nothing is)."""
+    if max_length is not None and len(value) > max_length:
+        return f"must be at most {max_length} characters long"
+    if choices is not None and value not in (allowed := list(choices)):
+        listed = ", ".join(repr(choice) for choice in allowed)
+        return f"must be one of {listed}, got {_shown(value)}"
+    return ""
 
 
 class _StrictJSON:
@@ -371,13 +379,9 @@ class Params(ImmutableMultiDict[str, str]):
         raw = self._raw(name, default, empty_is_missing=False)
         if raw is None:
             return default
-        if max_length is not None and len(raw) > max_length:
-            raise InvalidParameter(name, f"must be at most {max_length} characters long")
-        if choices is not None:
-            allowed = list(choices)
-            if raw not in allowed:
-                listed = ", ".join(repr(choice) for choice in allowed)
-                raise InvalidParameter(name, f"must be one of {listed}, got {_shown(raw)}")
+        problem = _string_problem(raw, max_length, choices)
+        if problem:
+            raise InvalidParameter(name, problem)
         return raw
 
 
