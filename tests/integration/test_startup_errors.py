@@ -175,3 +175,35 @@ def test_port_in_use_exits_1(tmp_path: Path) -> None:
     assert stderr_lines(result) == [
         f"microback: error: cannot listen on 127.0.0.1:{port}: address already in use"
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        pytest.param(
+            "nosuch://x",
+            "database URL 'nosuch://x': unknown database type 'nosuch'; use sqlite:///path.db, ",
+            id="unknown-scheme",
+        ),
+        pytest.param(
+            "postgresql://bob:hunter2@127.0.0.1:1/nowhere",
+            "cannot connect to the database at postgresql://bob:***@127.0.0.1:1/nowhere: ",
+            id="unreachable",
+        ),
+    ],
+)
+def test_bad_database_url_is_one_line_with_the_password_masked(tmp_path, url, expected):
+    write_module(
+        tmp_path,
+        "dbapp.py",
+        f"""
+        from microback import App
+        from microback.db import Database
+
+        app = App(secret_key="integration-test-secret-key-0123456789")
+        db = Database(app, {url!r})
+        """,
+    )
+    message = _fails_with_one_line(tmp_path, "dbapp:app")
+    assert message.startswith(expected)
+    assert "hunter2" not in message
