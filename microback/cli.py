@@ -12,17 +12,29 @@ exit status 2 for a target that cannot be loaded, 1 for an address that cannot b
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import secrets
 import sys
+from functools import partial
 from typing import TYPE_CHECKING
 
-from .settings import SettingsError
+from .settings import SHARED_SECRET_VARIABLE, SettingsError
 
 if TYPE_CHECKING:
+    import socket
+    import ssl
+
     from _typeshed.wsgi import WSGIApplication
+
+    from .server.limits import Limits
+    from .server.listener import Address
 
 PROG = "microback"
 EXIT_LISTEN = 1
 EXIT_USAGE = 2
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
 
 _TARGET_HELP = (
     "the app to run: 'module:name', 'path/to/file.py:name', or 'module' for 'module:app'"
@@ -65,12 +77,46 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="serve an app with the gevent server",
         description="Serve a WSGI app with the gevent server until SIGTERM or Ctrl-C, "
-        "then stop gracefully.",
+        "then stop gracefully; with --workers, in worker processes under a master that "
+        "SIGHUP reloads.",
     )
     serve.add_argument("target", metavar="TARGET", help=_TARGET_HELP)
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    serve.add_argument("--host", help=f"address to listen on ({DEFAULT_HOST})")
     serve.add_argument(
-        "--port", type=_port, default=8000, help="port to listen on, 0 for any free (%(default)s)"
+        "--port", type=_port, help=f"port to listen on, 0 for any free ({DEFAULT_PORT})"
+    )
+    serve.add_argument(
+        "--bind",
+        action="append",
+        type=_bind_option,
+        default=[],
+        metavar="ADDRESS",
+        help="also listen on HOST:PORT, [IPv6]:PORT or unix:PATH; repeatable; with --bind, "
+        "--host/--port are used only when given",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        metavar="N",
+        help="run a master and N worker processes ('auto': one per CPU); without it, one "
+        "process serves alone",
+    )
+    serve.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="with workers: kill and replace a worker whose event loop is blocked this long "
+        "(%(default)g)",
+    )
+    serve.add_argument(
+        "--reload",
+        action="store_true",
+        help="development: reload the workers when a .py file under the app's directory changes",
+    )
+    serve.add_argument("--certfile", metavar="PATH", help="serve HTTPS with this PEM certificate")
+    serve.add_argument(
+        "--keyfile", metavar="PATH", help="the certificate's PEM private key (unencrypted)"
     )
     serve.add_argument(
         "--log-level",
@@ -135,17 +181,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    """Patch with gevent, import the target, and serve it until stopped."""
+    """Patch with gevent, then serve the target: in this process, or with a master and workers.
+
+    Without ``--workers`` or ``--reload`` this process imports the app and serves it. With
+    them it becomes the master: it binds the sockets and forks the workers, and each worker
+    imports the app (see microback/server/worker.py for why the master does not).
+    """
     # Before anything imports the user's module: peewee and database drivers create their
     # threading.local state and pick their wait functions when imported, and must see gevent's.
     from gevent import monkey
 
     monkey.patch_all()
 
-    from .server import Limits, ListenError, Server, configure_logging
+    from .server import Limits, Server, configure_logging
 
     configure_logging(args.log_level, args.access_log_format)
-    app = load(args.target)
     limits = Limits(
         max_request_line=args.max_request_line,
         max_header_count=args.max_header_count,
@@ -155,19 +205,140 @@ def run_serve(args: argparse.Namespace) -> int:
         body_timeout=args.body_timeout,
         keepalive_timeout=args.keepalive_timeout,
     )
-    server = Server(
-        app,
-        host=args.host,
-        port=args.port,
+    ssl_context = _ssl_context(args)
+    addresses = _addresses(args)
+    if args.workers is not None or args.reload:
+        return _run_master(args, addresses, limits, ssl_context)
+    app = load(args.target)
+    sockets = _bind(addresses)
+    try:
+        Server(
+            app,
+            listeners=sockets,
+            connections=args.connections,
+            graceful_timeout=args.graceful_timeout,
+            limits=limits,
+            ssl_context=ssl_context,
+        ).serve_forever()
+    finally:
+        _remove_unix_sockets(addresses)
+    return 0
+
+
+def _run_master(
+    args: argparse.Namespace,
+    addresses: list[Address],
+    limits: Limits,
+    ssl_context: ssl.SSLContext | None,
+) -> int:
+    from .server.master import BootError, Master
+    from .server.reload import SourceWatcher
+    from .server.target import TargetError, source_directory
+    from .server.worker import WorkerConfig
+
+    watcher = None
+    if args.reload:
+        try:
+            watcher = SourceWatcher(source_directory(args.target))
+        except TargetError as exc:
+            raise CommandError(str(exc)) from exc
+    sockets = _bind(addresses)
+    generated = _share_secret_key()
+    config = WorkerConfig(
+        load=partial(load, args.target),
+        listeners=tuple(sockets),
         connections=args.connections,
         graceful_timeout=args.graceful_timeout,
         limits=limits,
+        ssl_context=ssl_context,
+        timeout=args.timeout,
+    )
+    master = Master(
+        config,
+        args.workers or 1,
+        watcher=watcher,
+        on_ready=_warn_generated_secret_key if generated else None,
     )
     try:
-        server.serve_forever()
-    except ListenError as exc:
-        raise CommandError(str(exc), EXIT_LISTEN) from exc
+        master.run()
+    except BootError as exc:
+        raise CommandError(str(exc)) from exc
+    finally:
+        _remove_unix_sockets(addresses)
     return 0
+
+
+SECRET_KEY_VARIABLE = "MICROBACK_SECRET_KEY"
+
+
+def _share_secret_key() -> bool:
+    """Give all workers one generated secret key when none is configured; True if made.
+
+    Each worker imports the app, and an ``App`` without a key makes a random one: with one
+    per worker, a session signed by one worker would be refused by the next. Put in the
+    environment before any worker starts, the key is the same for all of them and for those
+    a reload starts, for as long as the master runs. It is only a fallback
+    (``SHARED_SECRET_VARIABLE``): an ``App(secret_key=...)`` still uses its own key.
+    """
+    if SECRET_KEY_VARIABLE in os.environ:
+        return False
+    os.environ[SHARED_SECRET_VARIABLE] = secrets.token_urlsafe(32)
+    return True
+
+
+def _warn_generated_secret_key() -> None:
+    # Said once, by the master, instead of by the app in every worker (it sees a key set).
+    logging.getLogger("microback").warning(
+        "No secret key set (%s): the workers share a random one, made at start-up; sessions "
+        "and signed data will not survive a restart.",
+        SECRET_KEY_VARIABLE,
+    )
+
+
+def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if args.keyfile is not None and args.certfile is None:
+        raise CommandError("--keyfile needs --certfile: give the certificate too")
+    if args.certfile is None:
+        return None
+    from .server.tls import TLSConfigError, make_ssl_context
+
+    try:
+        return make_ssl_context(args.certfile, args.keyfile)
+    except TLSConfigError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _addresses(args: argparse.Namespace) -> list[Address]:
+    from .server.listener import Address
+
+    addresses: list[Address] = list(args.bind)
+    if args.host is not None or args.port is not None or not addresses:
+        host = DEFAULT_HOST if args.host is None else args.host
+        port = DEFAULT_PORT if args.port is None else args.port
+        addresses.insert(0, Address(host=host, port=port))
+    return addresses
+
+
+def _bind(addresses: list[Address]) -> list[socket.socket]:
+    from .server.listener import ListenError, bind_address
+
+    sockets: list[socket.socket] = []
+    try:
+        for address in addresses:
+            sockets.append(bind_address(address))
+    except ListenError as exc:
+        for sock in sockets:
+            sock.close()
+        _remove_unix_sockets(addresses[: len(sockets)])
+        raise CommandError(str(exc), EXIT_LISTEN) from exc
+    return sockets
+
+
+def _remove_unix_sockets(addresses: list[Address]) -> None:
+    from .server.listener import remove_unix_socket
+
+    for address in addresses:
+        remove_unix_socket(address)
 
 
 def _add_limits(serve: argparse.ArgumentParser) -> None:
@@ -301,6 +472,24 @@ def _is_database_config_error(error: BaseException) -> bool:
     db_errors = sys.modules.get("microback.db.errors")
     config_error = getattr(db_errors, "DatabaseConfigError", None)
     return config_error is not None and isinstance(error, config_error)
+
+
+def _bind_option(text: str) -> Address:
+    from .server.listener import parse_bind
+
+    try:
+        return parse_bind(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _workers(text: str) -> int:
+    if text == "auto":
+        # The CPUs this process may run on (taskset, a container's cpuset), not the host's.
+        if hasattr(os, "sched_getaffinity"):
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
+    return _positive(text)
 
 
 def _port(text: str) -> int:

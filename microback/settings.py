@@ -21,6 +21,9 @@ from typing import Any
 __all__ = ["Settings", "SettingsError", "parse_bool", "parse_size"]
 
 ENV_PREFIX = "MICROBACK_"
+#: Set by ``microback serve --workers`` when no key is configured: a random key shared by its
+#: workers, used only by apps that configure none.
+SHARED_SECRET_VARIABLE = "MICROBACK_SHARED_SECRET_KEY"
 
 logger = logging.getLogger("microback")
 
@@ -178,8 +181,14 @@ class Settings:
                     else "secret_key"
                 )
                 raise SettingsError(f"{source} is empty; set a long random value or leave it out")
-            values["secret_key"] = secrets.token_urlsafe(32)
             values["secret_key_generated"] = True
+            shared = environ.get(SHARED_SECRET_VARIABLE)
+            if shared:
+                # `microback serve --workers` made one key for all its workers, and has
+                # already said so once; a key set in code or MICROBACK_SECRET_KEY wins.
+                values["secret_key"] = shared
+                return cls(**values)
+            values["secret_key"] = secrets.token_urlsafe(32)
             logger.warning(
                 "No secret key set (MICROBACK_SECRET_KEY): using a random one; sessions and "
                 "signed data will not survive a restart."

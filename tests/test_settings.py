@@ -97,3 +97,14 @@ def test_sizes_accept_units(raw, size):
         ).max_content_length
         == size
     )
+
+
+def test_a_shared_generated_key_is_only_a_fallback(caplog):
+    shared = {"MICROBACK_SHARED_SECRET_KEY": "made-by-the-master-0123456789"}
+    with caplog.at_level(logging.WARNING, logger="microback"):
+        fallback = Settings.load({}, environ=shared)
+    assert fallback.secret_key == "made-by-the-master-0123456789"
+    assert fallback.secret_key_generated
+    assert not caplog.records  # the master already said so, once
+    own = Settings.load({"secret_key": "set-in-code-0123456789"}, environ=shared)
+    assert own.secret_key == "set-in-code-0123456789" and not own.secret_key_generated

@@ -1,11 +1,14 @@
-"""gevent WSGI server: serve any WSGI callable, stop gracefully, log each request.
+"""gevent WSGI server: serve any WSGI callable, in worker processes, stop gracefully, reload.
 
 This package knows only WSGI callables, never the rest of microback, so it serves any WSGI app
 (Flask, Falcon, a bare function) as well as ours. HTTP/1.1 is parsed strictly by llhttp
 (through httptools) on gevent's ``StreamServer``: ``parsing`` reads requests, ``environ``
 builds the WSGI environ, ``body`` is ``wsgi.input``, ``response`` writes responses,
-``connection`` runs one client's requests, ``limits`` bounds them and ``lifecycle`` starts and
-stops the server. Worker processes, reload and TLS will be added here.
+``connection`` runs one client's requests, ``limits`` bounds them, ``listener`` binds the
+sockets (TCP and Unix), ``tls`` handshakes, and ``lifecycle`` starts and stops a server in one
+process. With workers, ``master`` forks and supervises them, ``worker`` is what runs in each,
+``heartbeat`` tells the master a worker's event loop still runs, and ``reload`` watches the
+source files. ``logs`` and ``access_log`` write the log.
 """
 
 from __future__ import annotations
@@ -17,6 +20,11 @@ from .lifecycle import serve as serve
 from .limits import Limits as Limits
 from .listener import ListenError as ListenError
 from .logs import configure_logging as configure_logging
+from .master import BootError as BootError
+from .master import Master as Master
 from .target import TargetError as TargetError
 from .target import TargetImportError as TargetImportError
 from .target import load_app as load_app
+from .tls import TLSConfigError as TLSConfigError
+from .tls import make_ssl_context as make_ssl_context
+from .worker import WorkerConfig as WorkerConfig

@@ -13,14 +13,17 @@ writes as one JSON object per line (see :mod:`.logs`).
 
 Requests refused before the application ran (400, 408, 413, 414, 431, 501, 505) are logged
 too, with ``-`` for what was not parsed. Access lines are INFO, so ``--log-level warning``
-turns them off.
+turns them off. With the logging configured by :func:`~.logs.configure_logging` and nothing
+added to it, a line skips the ``logging`` machinery and is buffered (see :mod:`.logs`).
 """
 
 from __future__ import annotations
 
 import logging
 
-access_logger = logging.getLogger("microback.access")
+from .logs import ACCESS_LOGGER, access_handler
+
+access_logger = logging.getLogger(ACCESS_LOGGER)
 
 
 def _printable(text: str) -> str:
@@ -48,6 +51,12 @@ def log_access(
     path = _printable(path) if path else "-"
     protocol = protocol or "-"
     duration_ms = duration_s * 1000.0
+    handler = access_handler()
+    if handler is not None:
+        handler.write_access(
+            client, method, path, protocol, status, body_bytes, duration_ms, request_id
+        )
+        return
     # makeRecord and handle, not info(): the caller's frame is never needed for an access line,
     # and finding it is a fifth of the cost of logging one.
     record = access_logger.makeRecord(

@@ -151,7 +151,10 @@ class Connection:
         connections = self.site.connections
         idle = not parser.in_head
         if idle:
-            if connections.draining and not has_pending_input(self.sock):
+            # A stopping server still answers a connection's first request (with Connection:
+            # close): another worker may be taking over, and the client, having just
+            # connected, has every reason to expect an answer.
+            if connections.draining and not self._fresh and not has_pending_input(self.sock):
                 return False
             self._settimeout(limits.header_timeout if self._fresh else limits.keepalive_timeout)
             connections.idle.add(self)
@@ -364,9 +367,20 @@ class Connection:
             pass
 
     def close_if_idle(self) -> None:
-        """Wake the ``recv()`` waiting for the next request with an end-of-file."""
-        if not has_pending_input(self.sock):
+        """Wake the ``recv()`` waiting for the next request with an end-of-file.
+
+        A connection still waiting for its first request is left to send it (within the
+        header timeout): closing it would fail a client that has only just connected.
+        """
+        if not self._fresh and not has_pending_input(self.sock):
             wake_with_eof(self.sock)
+
+    def refuse(self, error: RequestError) -> None:
+        """Answer *error* without reading a request (plain HTTP on a TLS port), then close."""
+        try:
+            self._refuse(error, None)
+        finally:
+            self._close()
 
     def _close(self) -> None:
         if not self._eof:

@@ -40,10 +40,11 @@ class Connections:
 
 def has_pending_input(sock: socket.socket) -> bool:
     """Return whether bytes (or EOF) are waiting to be read on *sock*, without blocking."""
-    # gevent wraps the real socket; ask the real one, whose recv() does not wait for data.
-    raw: socket.socket = getattr(sock, "_sock", sock)
+    pending = getattr(sock, "pending", None)
+    if pending is not None and pending():
+        return True  # TLS: bytes already decrypted, waiting in OpenSSL's buffer
     try:
-        raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        _raw(sock).recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
     except BlockingIOError:
         return False
     except OSError:
@@ -53,5 +54,13 @@ def has_pending_input(sock: socket.socket) -> bool:
 
 def wake_with_eof(sock: socket.socket) -> None:
     """Make a ``recv()`` blocked on *sock* return ``b""`` (the connection is closing)."""
+    # On the real socket: gevent's SSLSocket.shutdown() drops its TLS state first, and the
+    # greenlet reading from it would then fail with a ValueError instead of seeing EOF.
     with contextlib.suppress(OSError):  # already closed by the client
-        sock.shutdown(socket.SHUT_RDWR)
+        _raw(sock).shutdown(socket.SHUT_RDWR)
+
+
+def _raw(sock: socket.socket) -> socket.socket:
+    # gevent wraps the real socket; the real one's recv() does not wait for data.
+    raw: socket.socket = getattr(sock, "_sock", sock)
+    return raw

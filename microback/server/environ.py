@@ -36,8 +36,10 @@ def _environ_key(name: bytes) -> str:
     return key
 
 
-def base_environ(server_name: str, server_port: str, url_scheme: str = "http") -> dict[str, Any]:
-    """The keys every request on one server shares."""
+def base_environ(
+    server_name: str, server_port: str, url_scheme: str = "http", *, multiprocess: bool = False
+) -> dict[str, Any]:
+    """The keys every request on one socket of a server shares."""
     return {
         "SCRIPT_NAME": "",
         "SERVER_NAME": server_name,
@@ -47,7 +49,7 @@ def base_environ(server_name: str, server_port: str, url_scheme: str = "http") -
         "wsgi.errors": sys.stderr,
         # Greenlets interleave, but the app is called from one thread in one process.
         "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
+        "wsgi.multiprocess": multiprocess,
         "wsgi.run_once": False,
         "wsgi.file_wrapper": FileWrapper,
         # wsgi.input ends where the body ends (chunked bodies included): read() is safe.

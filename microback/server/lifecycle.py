@@ -13,9 +13,13 @@ A graceful stop, on SIGTERM or SIGINT (Ctrl-C) or :meth:`Server.stop`:
 3. wait up to ``graceful_timeout`` seconds for the requests in flight to finish;
 4. cut off whatever is still running, and return.
 
-A second signal during the wait skips to step 4. A process that manages several servers (the
-master of worker processes) calls :meth:`Server.stop` itself and passes ``signals=False`` to
-:meth:`Server.serve_forever`.
+A second signal during the wait skips to step 4. A worker process passes the signals it
+handles to :meth:`Server.serve_forever` (SIGTERM only: its master handles Ctrl-C).
+
+One server may listen on several sockets (``--bind`` given more than once): each has its own
+``StreamServer`` and base environ (port, scheme), and all share the pool, the registry of
+idle connections and the request ids. With an ``ssl_context``, each connection's TLS
+handshake runs in its own greenlet (see :mod:`.tls`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import ssl
+from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import gevent
@@ -30,10 +37,20 @@ from gevent.event import Event
 from gevent.pool import Pool
 from gevent.server import StreamServer
 
-from .connection import Connection, Site
+from .connection import Connection, RequestIds, Site
+from .connections import Connections
 from .environ import base_environ
+from .errors import RequestError
 from .limits import Limits
-from .listener import DEFAULT_BACKLOG, bind_listener, format_address, prepare_listener
+from .listener import (
+    DEFAULT_BACKLOG,
+    Address,
+    bind_listener,
+    listener_address,
+    listener_url,
+    prepare_listener,
+)
+from .tls import PlainHTTP, accept_tls
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -44,13 +61,16 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class Server:
-    """Serve one WSGI application on one address, in this process.
+    """Serve one WSGI application on one or more sockets, in this process.
 
     Nothing happens until :meth:`start` or :meth:`serve_forever`. The server binds *host* and
-    *port*, or serves on *listener*, a socket already bound and listening (a master process
-    binds once and hands the socket to each worker). *connections* caps how many connections
-    are handled at once; *graceful_timeout* is how long a stop waits, in seconds, for requests
-    in flight; *limits* bounds each request (see :class:`~.limits.Limits`).
+    *port*, or serves on *listener* or *listeners*, sockets already bound and listening (a
+    master process binds once and hands the sockets to each worker). *connections* caps how
+    many connections are handled at once; *graceful_timeout* is how long a stop waits, in
+    seconds, for requests in flight; *limits* bounds each request (see
+    :class:`~.limits.Limits`); *ssl_context* makes every socket speak TLS (see
+    :func:`~.tls.make_ssl_context`). *multiprocess* is ``wsgi.multiprocess``: true when other
+    processes serve the same app. *announce* logs a "listening on" line per socket.
     """
 
     def __init__(
@@ -60,10 +80,14 @@ class Server:
         host: str = "127.0.0.1",
         port: int = 8000,
         listener: socket.socket | None = None,
+        listeners: Sequence[socket.socket] = (),
         connections: int = 1000,
         graceful_timeout: float = 30.0,
         backlog: int = DEFAULT_BACKLOG,
         limits: Limits | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        multiprocess: bool = False,
+        announce: bool = True,
     ) -> None:
         if isinstance(connections, bool) or not isinstance(connections, int) or connections < 1:
             raise ValueError(
@@ -77,64 +101,101 @@ class Server:
         self.graceful_timeout = graceful_timeout
         self.backlog = backlog
         self.limits = limits or Limits()
-        self._listener = listener
+        self.ssl_context = ssl_context
+        self.multiprocess = multiprocess
+        self.announce = announce
+        self._listeners = [*([listener] if listener is not None else []), *listeners]
         self._pool = Pool(connections)
-        self._site: Site | None = None
-        self._stream: StreamServer | None = None
+        self._connections = Connections()
+        self._streams: list[StreamServer] = []
+        self._addresses: list[Address] = []
         self._stopping: gevent.Greenlet[..., None] | None = None
         self._stopped = Event()
 
     @property
     def address(self) -> tuple[str, int]:
         """The host and port listened on; the real port once started with port 0."""
-        if self._stream is None:
-            return (self.host, self.port)
-        return (self.host, self._port)
+        for address in self._addresses:
+            if address.path is None:
+                return (address.host, address.port)
+        return (self.host, self.port)
 
     @property
     def url(self) -> str:
-        """``http://host:port`` of the listening socket."""
-        return "http://" + format_address(*self.address)
+        """``http://host:port`` (``https`` with TLS) of the first TCP socket."""
+        return self._url(Address(*self.address))
+
+    @property
+    def urls(self) -> list[str]:
+        """Every socket listened on: ``http(s)://host:port`` or ``unix:/path``."""
+        return [self._url(address) for address in self._addresses]
+
+    def _url(self, address: Address) -> str:
+        return listener_url(address, self.ssl_context is not None)
 
     def start(self) -> None:
-        """Bind the socket (unless given one) and start accepting connections, without blocking.
+        """Bind the socket (unless given some) and start accepting connections, without blocking.
 
         Raises :class:`~microback.server.listener.ListenError` if the address cannot be used.
         """
-        if self._stream is not None:
+        if self._streams:
             raise RuntimeError("the server has already been started")
-        if self._listener is not None:
-            sock = prepare_listener(self._listener)
-            sockname = sock.getsockname()
-            if isinstance(sockname, tuple):
-                self.host = str(sockname[0])
+        if self._listeners:
+            sockets = [prepare_listener(sock) for sock in self._listeners]
         else:
-            sock = bind_listener(self.host, self.port, self.backlog)
-        sockname = sock.getsockname()
-        self._port = int(sockname[1]) if isinstance(sockname, tuple) else 0
-        # Given here so that no request pays for resolving the host name.
-        environ = base_environ(self.host, str(self._port))
-        self._site = Site(app=self.app, limits=self.limits, environ=environ)
-        self._stream = StreamServer(sock, self._serve_connection, spawn=self._pool)
-        self._stream.start()
-        server_logger.info("listening on %s", self.url)
+            sockets = [bind_listener(self.host, self.port, self.backlog)]
+        scheme = "https" if self.ssl_context is not None else "http"
+        request_ids = RequestIds()
+        for sock in sockets:
+            address = listener_address(sock)
+            if address.path is None:
+                name, port = address.host, str(address.port)
+            else:  # a Unix socket has no port; HTTP/1.0 without Host falls back to these
+                name, port = "localhost", "443" if self.ssl_context is not None else "80"
+            site = Site(
+                app=self.app,
+                limits=self.limits,
+                # Given here so that no request pays for resolving the host name.
+                environ=base_environ(name, port, scheme, multiprocess=self.multiprocess),
+                connections=self._connections,
+                request_ids=request_ids,
+            )
+            handle = partial(self._serve_connection, site)
+            self._streams.append(StreamServer(sock, handle, spawn=self._pool))
+            self._addresses.append(address)
+        for stream in self._streams:
+            stream.start()
+        if self.announce:
+            for url in self.urls:
+                server_logger.info("listening on %s", url)
 
-    def _serve_connection(self, sock: socket.socket, address: Any) -> None:
-        assert self._site is not None
-        Connection(self._site, sock, address).serve()
+    def _serve_connection(self, site: Site, sock: socket.socket, address: Any) -> None:
+        if self.ssl_context is not None:
+            client = str(address[0]) if isinstance(address, tuple) else ""
+            try:
+                secured = accept_tls(sock, self.ssl_context, client, self.limits.header_timeout)
+            except PlainHTTP:
+                error = RequestError(400, "plain HTTP sent to the HTTPS port; use https://")
+                Connection(site, sock, address).refuse(error)
+                return
+            if secured is None:
+                return
+            sock = secured
+        Connection(site, sock, address).serve()
 
-    def serve_forever(self, *, signals: bool = True) -> None:
+    def serve_forever(self, *, signals: bool | Sequence[int] = True) -> None:
         """Start if needed and serve until a graceful stop ends.
 
-        With *signals*, SIGTERM and SIGINT start the stop; otherwise only :meth:`stop` does.
+        *signals* that start the stop: ``True`` for SIGTERM and SIGINT, or a list of them;
+        with ``False`` only :meth:`stop` does.
         """
-        handlers = (
-            [gevent.signal_handler(sig, self._on_signal, sig) for sig in STOP_SIGNALS]
-            if signals
-            else []
-        )
+        if signals is True:
+            signals = STOP_SIGNALS
+        elif signals is False:
+            signals = ()
+        handlers = [gevent.signal_handler(sig, self._on_signal, sig) for sig in signals]
         try:
-            if self._stream is None:
+            if not self._streams:
                 self.start()
             self._stopped.wait()
         finally:
@@ -154,10 +215,9 @@ class Server:
     def _stop(self, timeout: float | None) -> None:
         if timeout is None:
             timeout = self.graceful_timeout
-        if self._stream is not None:
-            self._stream.close()
-        if self._site is not None:
-            self._site.connections.drain()
+        for stream in self._streams:
+            stream.close()
+        self._connections.drain()
         busy = len(self._pool)
         if busy:
             server_logger.info(

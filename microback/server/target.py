@@ -9,6 +9,7 @@ is wrapped in :class:`TargetImportError`, which keeps the original.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import os
 import sys
@@ -85,6 +86,33 @@ def load_app(text: str) -> WSGIApplication:
         raise TargetError(f"{target.module or target.path}:{target.attribute} is {problem}")
     app: WSGIApplication = obj  # type: ignore[assignment]
     return app
+
+
+def source_directory(text: str) -> Path:
+    """The directory that holds the code of the target *text* names, without importing it.
+
+    For ``path/to/app.py:app`` it is ``path/to``; for ``module:app`` or ``package.module:app``
+    the directory that holds the top-level module or package (usually the current one). This
+    is what ``--reload`` watches.
+    """
+    target = parse_target(text)
+    if target.path is not None:
+        return target.path.resolve().parent
+    assert target.module is not None
+    _prepend_sys_path(os.getcwd())
+    try:
+        # For a top-level name, find_spec looks the module up without running any of it.
+        spec = importlib.util.find_spec(target.module.partition(".")[0])
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or spec.origin is None:
+        return Path.cwd()
+    parent = Path(spec.origin).resolve().parent
+    if spec.submodule_search_locations is not None:  # a package: origin is its __init__.py
+        parent = parent.parent
+    if parent.name in ("site-packages", "dist-packages"):
+        return Path.cwd()  # an installed package: not code being edited
+    return parent
 
 
 def import_module(target: Target) -> ModuleType:

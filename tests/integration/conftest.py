@@ -6,7 +6,9 @@ which it logs only once the socket accepts connections, so no test sleeps to wai
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import json
 import os
 import queue
 import re
@@ -24,7 +26,7 @@ from typing import Any, Protocol
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
+LISTENING = re.compile(r"listening on https?://127\.0\.0\.1:(\d+)")
 START_TIMEOUT = 15.0
 
 
@@ -154,9 +156,22 @@ class ServerProcess:
         self._reader.join(timeout=5)
         return status
 
+    def children(self) -> list[int]:
+        """Process ids of the server's children (its workers), from /proc."""
+        pid = self.process.pid
+        try:
+            text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        except OSError:
+            return []
+        return [int(child) for child in text.split()]
+
     def close(self) -> None:
         if self.process.poll() is None:
+            workers = self.children()  # killed with their master, not left to notice it
             self.process.kill()
+            for pid in workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         self.process.wait()
         self._reader.join(timeout=5)
         if self.process.stderr is not None:
@@ -430,3 +445,69 @@ def exchange(server: ServerProcess, raw: bytes, timeout: float = 5.0) -> bytes:
     with server.connect(timeout=timeout) as sock:
         sock.sendall(raw)
         return read_all(sock)
+
+
+class Load:
+    """GET *path* from several threads, as fast as answers come, until :meth:`stop`.
+
+    Each answer's JSON is kept with the time it arrived. With *keep_alive*, each thread reuses
+    one connection and, like every HTTP client (RFC 9112, 9.3.1), sends a request again on a
+    new connection when a reused one was closed before any byte of the answer: a server closes
+    idle connections when it stops, and that race is the client's to handle. Without it, each
+    request has a connection of its own. Anything else is a failure.
+    """
+
+    def __init__(self, port: int, path: str = "/", threads: int = 4, keep_alive: bool = False):
+        self.port = port
+        self.path = path
+        self.keep_alive = keep_alive
+        self.answers: list[tuple[float, dict[str, Any]]] = []
+        self.failures: list[str] = []
+        self.retried = 0
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self) -> None:
+        connection: http.client.HTTPConnection | None = None
+        used = False
+        while not self._stop.is_set():
+            if connection is None:
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                used = False
+            try:
+                connection.request("GET", self.path)
+                response = connection.getresponse()
+                body = response.read()
+                if response.status != 200:
+                    self.failures.append(f"{response.status} {body[:200]!r}")
+                else:
+                    self.answers.append((time.monotonic(), json.loads(body)))
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+                if not used:
+                    self.failures.append(repr(exc))
+                else:
+                    self.retried += 1
+                connection.close()
+                connection = None
+                continue
+            except OSError as exc:
+                self.failures.append(repr(exc))
+                connection.close()
+                connection = None
+                continue
+            used = True
+            if not self.keep_alive or response.will_close:
+                connection.close()
+                connection = None
+        if connection is not None:
+            connection.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=15)
+
+    def answers_since(self, moment: float) -> list[dict[str, Any]]:
+        return [answer for at, answer in list(self.answers) if at >= moment]

@@ -207,3 +207,17 @@ def test_bad_database_url_is_one_line_with_the_password_masked(tmp_path, url, ex
     message = _fails_with_one_line(tmp_path, "dbapp:app")
     assert message.startswith(expected)
     assert "hunter2" not in message
+
+
+def test_with_workers_an_app_that_cannot_load_is_still_one_line(tmp_path: Path) -> None:
+    # The master does not import the app: its workers do, and report why they could not.
+    write_module(tmp_path, "broken.py", "from microback import App\n\nratio = 1 / 0\n")
+
+    message = _fails_with_one_line(tmp_path, "broken:app", "--workers", "2")
+
+    assert (
+        message == "importing 'broken' failed: ZeroDivisionError: division by zero (broken.py:3)"
+    )
+    assert _fails_with_one_line(tmp_path, "nosuchmodule:app", "--workers", "1").startswith(
+        "cannot find module 'nosuchmodule'"
+    )
