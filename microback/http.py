@@ -74,14 +74,19 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+# One encoder for every call: json.dumps() with any option but the defaults builds a new
+# JSONEncoder each time, which cost more than encoding a small object.
+_encode = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
+).encode
+
+
 def json_dumps(value: Any) -> str:
     """Serialize compactly; dates, UUIDs, decimals, dataclasses and sets are understood.
 
     NaN and infinity raise ``ValueError``: they are not JSON and break strict clients.
     """
-    return json.dumps(
-        value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
-    )
+    return _encode(value)
 
 
 def _reject_constant(name: str) -> NoReturn:
