@@ -265,11 +265,11 @@ class App(Router):
         if isinstance(value, tuple):
             return self._response_from_tuple(value, source, status)
         if isinstance(value, dict | list):
-            return Response(json_dumps(value), status, mimetype="application/json")
+            return Response.buffered(json_dumps(value).encode(), status, "application/json")
         if isinstance(value, str):
-            return Response(value, status, mimetype="text/html")
+            return Response.buffered(value.encode(), status, "text/html; charset=utf-8")
         if isinstance(value, bytes | bytearray | memoryview):
-            return Response(bytes(value), status, mimetype="application/octet-stream")
+            return Response.buffered(bytes(value), status, "application/octet-stream")
         raise TypeError(
             f"handler {_handler_name(source)} returned {type(value).__name__}; "
             f"return {_RETURN_TYPES}"

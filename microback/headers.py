@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SecurityHeaders"]
 
+#: Bound on the header-name sets remembered (names come from the app, not from clients).
+_REMEMBERED_HEADER_SETS = 256
+
 
 class SecurityHeaders:
     """Headers computed once from the settings and added to each response."""
@@ -42,9 +45,25 @@ class SecurityHeaders:
             if settings.hsts_seconds
             else []
         )
+        self._missing_by_names: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
 
     def missing(self, headers: list[tuple[str, str]], *, secure: bool) -> list[tuple[str, str]]:
-        """Give the security headers that a response's header list does not set itself."""
+        """Give the security headers that a response's header list does not set itself.
+
+        Remembered by the names the response sets: an app sends a handful of distinct header
+        sets, and working it out costs as much as routing the request.
+        """
+        key = (secure, *[name for name, _ in headers])
+        added = self._missing_by_names.get(key)
+        if added is None:
+            added = self._find_missing(headers, secure=secure)
+            if len(self._missing_by_names) < _REMEMBERED_HEADER_SETS:
+                self._missing_by_names[key] = added
+        return added
+
+    def _find_missing(
+        self, headers: list[tuple[str, str]], *, secure: bool
+    ) -> list[tuple[str, str]]:
         present = {name.lower() for name, _ in headers}
         added = [(n, v) for n, v in self.always if n.lower() not in present]
         if "x-frame-options" not in present and "content-security-policy" not in present:

@@ -247,3 +247,33 @@ def test_typed_json_getters_answer_400_naming_the_field(profile_app, client, bod
 def test_json_object_must_be_an_object(profile_app, client, body, kind):
     response = client.post_json("/profile", body, status=400)
     assert response.json["error"]["message"] == f"the JSON body must be an object, got {kind}"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "content_type"),
+    [
+        (b'{"a":1}', 200, "application/json"),
+        ("<p>héllo</p>".encode(), 201, "text/html; charset=utf-8"),
+        (b"", 404, "application/octet-stream"),
+        (b"x", 599, "text/plain"),
+    ],
+)
+def test_a_buffered_response_is_the_same_as_a_constructed_one(body, status, content_type):
+    # Response.buffered fills werkzeug's attributes itself; a werkzeug upgrade that renames
+    # them must fail here, not in production.
+    from werkzeug.test import run_wsgi_app
+
+    from microback.http import Response
+
+    fast = Response.buffered(body, status, content_type)
+    slow = Response(body, status, content_type=content_type)
+    assert (fast.status, fast.status_code) == (slow.status, slow.status_code)
+    assert list(fast.headers) == list(slow.headers)
+    assert fast.get_data() == slow.get_data()
+    fast.headers["X-Later"] = "set by an after_request hook"
+    fast.set_data(b"changed")
+    environ = {"REQUEST_METHOD": "GET", "SERVER_NAME": "localhost", "SERVER_PORT": "80"}
+    app_iter, status_line, headers = run_wsgi_app(fast, environ)
+    assert status_line == slow.status
+    assert headers["Content-Length"] == "7" and headers["X-Later"] == "set by an after_request hook"
+    assert b"".join(app_iter) == b"changed"
