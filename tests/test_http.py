@@ -275,5 +275,6 @@ def test_a_buffered_response_is_the_same_as_a_constructed_one(body, status, cont
     environ = {"REQUEST_METHOD": "GET", "SERVER_NAME": "localhost", "SERVER_PORT": "80"}
     app_iter, status_line, headers = run_wsgi_app(fast, environ)
     assert status_line == slow.status
-    assert headers["Content-Length"] == "7" and headers["X-Later"] == "set by an after_request hook"
+    assert headers["Content-Length"] == "7"
+    assert headers["X-Later"] == "set by an after_request hook"
     assert b"".join(app_iter) == b"changed"
