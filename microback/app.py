@@ -365,4 +365,5 @@ class App(Router):
                 hook(request, error)
             except Exception as exc:
                 self.logger.error("teardown hook %s failed", _handler_name(hook), exc_info=exc)
-        request.close()
+        if "files" in request.__dict__:  # only uploaded files need closing (a cached_property)
+            request.close()

@@ -14,6 +14,9 @@ from typing import Any
 
 __all__ = ["ForwardedHeaders", "HostAllowList"]
 
+#: Bound on the allowed Host headers remembered (``.example.com`` allows endless subdomains).
+_REMEMBERED_HOSTS = 1024
+
 
 def _split_port(host: str) -> str:
     host = host.strip().lower()
@@ -30,6 +33,9 @@ class HostAllowList:
         self.allow_any = "*" in patterns
         self._exact = frozenset(p for p in patterns if not p.startswith("."))
         self._suffixes = tuple(p for p in patterns if p.startswith("."))
+        # Host headers already allowed, as sent: most requests carry one of a few, and
+        # checking costs as much as routing. Refused ones are not kept: anyone can send them.
+        self._seen_allowed: set[str] = set()
 
     def host_of(self, environ: dict[str, Any]) -> str:
         """Give the host a client asked for (``Host``, or the server name for HTTP/1.0)."""
@@ -39,10 +45,16 @@ class HostAllowList:
         """Tell whether the request's host (port ignored) is allowed."""
         if self.allow_any:
             return True
-        host = _split_port(self.host_of(environ))
-        if host in self._exact:
+        given = self.host_of(environ)
+        if given in self._seen_allowed:
             return True
-        return any(host.endswith(s) or host == s[1:] for s in self._suffixes)
+        host = _split_port(given)
+        allowed = host in self._exact or any(
+            host.endswith(s) or host == s[1:] for s in self._suffixes
+        )
+        if allowed and len(self._seen_allowed) < _REMEMBERED_HOSTS:
+            self._seen_allowed.add(given)
+        return allowed
 
 
 class ForwardedHeaders:
