@@ -2,6 +2,7 @@ import uuid
 
 import pytest
 from werkzeug.routing import BuildError
+from werkzeug.test import EnvironBuilder
 
 from microback import App, BaseConverter, Router
 from microback.testing import TestClient
@@ -237,3 +238,96 @@ def test_bad_paths_are_refused():
         app.add_route("nope", lambda request: "")
     with pytest.raises(ValueError, match="must start with '/'"):
         Router(prefix="api")
+
+
+class _Slug(BaseConverter):
+    regex = r"[a-z-]+"
+
+
+class _AnySegments(BaseConverter):
+    # A regex without "/" that could still span segments: werkzeug matches it within one.
+    regex = r".+"
+
+
+# Rules that overlap on purpose: a static segment against a variable, int against string,
+# a trailing slash, a path converter, a variable first segment, a custom converter.
+_RULES = [
+    ("/users/<int:user_id>", ["GET"]),
+    ("/users/<name>", ["GET", "POST"]),
+    ("/users/me", ["PUT"]),
+    ("/users/<int:user_id>/posts/<int(min=1):post_id>", ["GET"]),
+    ("/files/<path:path>", ["GET"]),
+    ("/files/<path:path>/raw", ["GET"]),
+    ("/dirs/<name>/", ["GET"]),
+    ("/<lang>/about", ["GET"]),
+    ("/tags/<slug:tag>", ["DELETE"]),
+    ("/any/<anything:value>", ["GET"]),
+    ("/v<int:version>/status", ["GET"]),
+    ("/ids/<uuid:item>", ["GET"]),
+    ("/prices/<float:price>", ["GET"]),
+    ("/kinds/<any(cat, dog):kind>", ["GET"]),
+]
+_PATHS = [
+    "/users/42",
+    "/users/bob",
+    "/users/me",
+    "/users/-3",
+    "/users/42/",
+    "/users//42",
+    "/users/7/posts/0",
+    "/users/7/posts/3",
+    "/files/a/b/c",
+    "/files/a/raw",
+    "/files/",
+    "/dirs/x",
+    "/dirs/x/",
+    "/en/about",
+    "/users/about",
+    "/tags/a-b",
+    "/tags/a1",
+    "/any/a/b",
+    "/any/a",
+    "/v2/status",
+    "/vx/status",
+    "/ids/" + str(uuid.UUID(int=5)),
+    "/ids/nope",
+    "/prices/1.5",
+    "/prices/2",
+    "/kinds/cat",
+    "/kinds/cow",
+    "/nowhere",
+    "/",
+]
+
+
+def _outcome(match):
+    try:
+        endpoint, values = match()
+    except Exception as exc:
+        return type(exc).__name__
+    return endpoint, dict(values)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "DELETE", "HEAD"])
+def test_routing_shortcuts_answer_as_werkzeug_does(method):
+    app = App(secret_key="x" * 40)
+    app.add_converter("slug", _Slug)
+    app.add_converter("anything", _AnySegments)
+    for number, (path, methods) in enumerate(_RULES):
+        app.add_route(path, lambda request, **values: values, methods, endpoint=f"r{number}")
+    table = app._table
+    werkzeug = table.map.bind("localhost")
+    answered_by_shortcut: list[str] = []
+    for path in _PATHS:
+        environ = EnvironBuilder(path=path, method=method).get_environ()
+        ours = _outcome(lambda: table.match(environ, path, method)[::2])  # noqa: B023
+        theirs = _outcome(lambda: werkzeug.match(path, method))  # noqa: B023
+        assert ours == theirs, f"{method} {path}"
+        shortcut = table._dynamic.match(path, method)
+        if shortcut is not None:
+            assert shortcut == theirs, f"{method} {path}"
+            answered_by_shortcut.append(path)
+    if method == "GET":  # the shortcut must be taken, or this test compares werkzeug to itself
+        assert {"/users/7/posts/3", "/files/a/b/c", "/en/about", "/kinds/cat"} <= {
+            *answered_by_shortcut
+        }
