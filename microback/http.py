@@ -540,7 +540,10 @@ def _status_line(status: int) -> str:
 
 def json_response(data: Any, status: int = 200, headers: HeadersLike | None = None) -> Response:
     """Build an ``application/json`` response from any value :func:`json_dumps` accepts."""
-    return Response(json_dumps(data), status, headers, mimetype="application/json")
+    response = Response.buffered(json_dumps(data).encode(), status, "application/json")
+    if headers:
+        response.headers.extend(headers)
+    return response
 
 
 def redirect(location: str, status: int = 302) -> Response:
@@ -575,6 +578,8 @@ def prefers_json(request: Request | None) -> bool:
     """Tell whether the client wants JSON rather than an HTML page (API client or browser)."""
     if request is None:
         return True
+    if request.environ.get("HTTP_ACCEPT", "*/*") == "*/*":
+        return True  # what curl, requests and most clients send: no need to parse it
     accept = request.accept_mimetypes
     # No Accept header, or */*, means an API client (curl, requests, fetch): JSON. Browsers
     # ask for text/html explicitly.
@@ -606,4 +611,7 @@ def error_response(
     )
     if detail is not None:
         page += f"<pre>{html.escape(detail)}</pre>\n"
-    return Response(page, status, headers, mimetype="text/html")
+    response = Response.buffered(page.encode(), status, "text/html; charset=utf-8")
+    if headers:
+        response.headers.extend(headers)
+    return response
