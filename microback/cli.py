@@ -131,12 +131,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="on stop, how long requests in flight may take to finish (%(default)g)",
     )
+    # Two caps (see microback/server/lifecycle.py): open connections are cheap, and many may
+    # be slow clients still sending their heads; requests in the app are what costs.
     serve.add_argument(
         "--connections",
         type=_positive,
+        default=10_000,
+        metavar="N",
+        help="most open connections per process, idle or slow ones included; more wait to be "
+        "accepted; lowered to fit the open file limit (%(default)s)",
+    )
+    serve.add_argument(
+        "--max-concurrent-requests",
+        type=_positive,
         default=1000,
         metavar="N",
-        help="most connections handled at once; more wait to be accepted (%(default)s)",
+        help="most requests inside the app at once per process; more wait for a slot "
+        "(%(default)s)",
     )
     serve.add_argument(
         "--access-log-format",
@@ -194,8 +205,11 @@ def run_serve(args: argparse.Namespace) -> int:
     monkey.patch_all()
 
     from .server import Limits, Server, configure_logging
+    from .server.fdlimit import fit_connections
 
     configure_logging(args.log_level, args.access_log_format)
+    # Once, here, for a single process and for a master alike: workers inherit the limit.
+    args.connections = fit_connections(args.connections)
     limits = Limits(
         max_request_line=args.max_request_line,
         max_header_count=args.max_header_count,
@@ -216,6 +230,7 @@ def run_serve(args: argparse.Namespace) -> int:
             app,
             listeners=sockets,
             connections=args.connections,
+            max_concurrent_requests=args.max_concurrent_requests,
             graceful_timeout=args.graceful_timeout,
             limits=limits,
             ssl_context=ssl_context,
@@ -248,6 +263,7 @@ def _run_master(
         load=partial(load, args.target),
         listeners=tuple(sockets),
         connections=args.connections,
+        max_concurrent_requests=args.max_concurrent_requests,
         graceful_timeout=args.graceful_timeout,
         limits=limits,
         ssl_context=ssl_context,

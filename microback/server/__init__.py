@@ -5,10 +5,11 @@ This package knows only WSGI callables, never the rest of microback, so it serve
 (through httptools) on gevent's ``StreamServer``: ``parsing`` reads requests, ``environ``
 builds the WSGI environ, ``body`` is ``wsgi.input``, ``response`` writes responses,
 ``connection`` runs one client's requests, ``limits`` bounds them, ``listener`` binds the
-sockets (TCP and Unix), ``tls`` handshakes, and ``lifecycle`` starts and stops a server in one
-process. With workers, ``master`` forks and supervises them, ``worker`` is what runs in each,
-``heartbeat`` tells the master a worker's event loop still runs, and ``reload`` watches the
-source files. ``logs`` and ``access_log`` write the log.
+sockets (TCP and Unix), ``tls`` handshakes, ``fdlimit`` fits the connection cap to the open
+file limit, and ``lifecycle`` starts and stops a server in one process. With workers,
+``master`` forks and supervises them, ``worker`` is what runs in each, ``heartbeat`` tells the
+master a worker's event loop still runs, and ``reload`` watches the source files. ``logs`` and
+``access_log`` write the log.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import gevent
 import gevent.socket
+from gevent.lock import BoundedSemaphore
 
 from .access_log import access_logger, log_access
 from .body import EMPTY_BODY, EmptyBody, RequestBody
@@ -56,6 +57,9 @@ DRAIN_LIMIT = 65536
 #: kernel does not answer that data with a reset that destroys the response in flight.
 LINGER_SECONDS = 1.0
 
+#: Requests inside the application at once in one process (``--max-concurrent-requests``).
+DEFAULT_MAX_CONCURRENT_REQUESTS = 1000
+
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:+/=@-]{1,128}").fullmatch
 _INTERNAL_ERROR = RequestError(500, "the application failed")
 
@@ -77,13 +81,23 @@ class RequestIds:
 
 @dataclass
 class Site:
-    """What every connection of one server shares: the app, its limits and its registry."""
+    """What every connection of one server shares: the app, its limits and its registry.
+
+    *app_slots* bounds the requests inside the application at once (``--max-concurrent-
+    requests``), across all connections: a request whose head is complete waits for a slot
+    before the app is called, and gives it back once its response is written. Connections
+    still sending a head, or idle between requests, take no slot, so clients that dribble
+    their heads (slowloris) cannot keep a request from reaching the app.
+    """
 
     app: WSGIApplication
     limits: Limits
     environ: dict[str, Any]
     connections: Connections = field(default_factory=Connections)
     request_ids: RequestIds = field(default_factory=RequestIds)
+    app_slots: BoundedSemaphore = field(
+        default_factory=lambda: BoundedSemaphore(DEFAULT_MAX_CONCURRENT_REQUESTS)
+    )
 
 
 class Connection:
@@ -227,6 +241,8 @@ class Connection:
         )
         self._message, self._input, self._response = message, wsgi_input, response
         keep_alive = True
+        slots = site.app_slots
+        slots.acquire()  # waits while the app already runs --max-concurrent-requests requests
         try:
             result = site.app(environ, response.start_response)
             try:
@@ -239,6 +255,8 @@ class Connection:
             keep_alive = False
         except Exception as exc:
             keep_alive = self._app_failed(exc, message, response, request_id)
+        finally:
+            slots.release()
         if response.close or message.upgrade or message.error is not None:
             keep_alive = False
         elif keep_alive and not message.complete:

@@ -1,9 +1,21 @@
 """Run a WSGI app until a signal stops it, then stop gracefully.
 
 The server is gevent's ``StreamServer`` accepting connections, each served by a
-:class:`~.connection.Connection` in its own greenlet. Concurrency is capped by a gevent
-``Pool`` of ``connections`` slots: while it is full the server stops accepting, and new
-connections wait in the kernel's accept queue (back-pressure, not collapse).
+:class:`~.connection.Connection` in its own greenlet. Two caps, because the two things they
+bound cost very different amounts:
+
+- ``connections`` (default 10,000), a gevent ``Pool``, bounds the open connections. A
+  connection still sending its head, or idle in keep-alive, costs a greenlet, a parser and a
+  file descriptor: a few kilobytes. While the pool is full the server stops accepting, and
+  new connections wait in the kernel's accept queue (back-pressure, not collapse).
+- ``max_concurrent_requests`` (default 1,000), a semaphore, bounds the requests inside the
+  application: those use its memory, database connections and CPU. A request waits for a slot
+  once its head is complete, and gives it back when its response is written.
+
+With a single cap, as before, the connections that slowloris clients hold while dribbling their
+heads counted against the same slots as the requests being served: 2,000 of them starved
+every other client until the header timeout cut them off. Now they only fill the much larger
+connection cap, and each is cut off by the header deadline (see :mod:`.limits`).
 
 A graceful stop, on SIGTERM or SIGINT (Ctrl-C) or :meth:`Server.stop`:
 
@@ -34,13 +46,16 @@ from typing import TYPE_CHECKING, Any
 
 import gevent
 from gevent.event import Event
+from gevent.lock import BoundedSemaphore
 from gevent.pool import Pool
 from gevent.server import StreamServer
 
+from .connection import DEFAULT_MAX_CONCURRENT_REQUESTS as DEFAULT_MAX_CONCURRENT_REQUESTS
 from .connection import Connection, RequestIds, Site
 from .connections import Connections
 from .environ import base_environ
 from .errors import RequestError
+from .fdlimit import fit_connections
 from .limits import Limits
 from .listener import (
     DEFAULT_BACKLOG,
@@ -59,6 +74,9 @@ server_logger = logging.getLogger("microback.server")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
+#: Open connections one process holds at most (``--connections``).
+DEFAULT_CONNECTIONS = 10_000
+
 
 class Server:
     """Serve one WSGI application on one or more sockets, in this process.
@@ -66,7 +84,10 @@ class Server:
     Nothing happens until :meth:`start` or :meth:`serve_forever`. The server binds *host* and
     *port*, or serves on *listener* or *listeners*, sockets already bound and listening (a
     master process binds once and hands the sockets to each worker). *connections* caps how
-    many connections are handled at once; *graceful_timeout* is how long a stop waits, in
+    many connections are open at once (more wait in the accept queue; it is taken as given
+    here, while :func:`serve` and ``microback serve`` first fit it to the open file limit);
+    *max_concurrent_requests* caps how many requests the application runs at once (more wait
+    for a slot, on their open connection); *graceful_timeout* is how long a stop waits, in
     seconds, for requests in flight; *limits* bounds each request (see
     :class:`~.limits.Limits`); *ssl_context* makes every socket speak TLS (see
     :func:`~.tls.make_ssl_context`). *multiprocess* is ``wsgi.multiprocess``: true when other
@@ -81,7 +102,8 @@ class Server:
         port: int = 8000,
         listener: socket.socket | None = None,
         listeners: Sequence[socket.socket] = (),
-        connections: int = 1000,
+        connections: int = DEFAULT_CONNECTIONS,
+        max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
         graceful_timeout: float = 30.0,
         backlog: int = DEFAULT_BACKLOG,
         limits: Limits | None = None,
@@ -89,10 +111,8 @@ class Server:
         multiprocess: bool = False,
         announce: bool = True,
     ) -> None:
-        if isinstance(connections, bool) or not isinstance(connections, int) or connections < 1:
-            raise ValueError(
-                f"connections must be a whole number of at least 1, not {connections!r}"
-            )
+        _check_cap("connections", connections)
+        _check_cap("max_concurrent_requests", max_concurrent_requests)
         if not graceful_timeout >= 0:
             raise ValueError(f"graceful_timeout must be 0 or more seconds, not {graceful_timeout}")
         self.app = app
@@ -106,6 +126,7 @@ class Server:
         self.announce = announce
         self._listeners = [*([listener] if listener is not None else []), *listeners]
         self._pool = Pool(connections)
+        self._app_slots = BoundedSemaphore(max_concurrent_requests)
         self._connections = Connections()
         self._streams: list[StreamServer] = []
         self._addresses: list[Address] = []
@@ -159,6 +180,7 @@ class Server:
                 environ=base_environ(name, port, scheme, multiprocess=self.multiprocess),
                 connections=self._connections,
                 request_ids=request_ids,
+                app_slots=self._app_slots,
             )
             handle = partial(self._serve_connection, site)
             self._streams.append(StreamServer(sock, handle, spawn=self._pool))
@@ -243,26 +265,36 @@ class Server:
             self._pool.kill(block=False)
 
 
+def _check_cap(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+
+
 def serve(
     app: WSGIApplication,
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
-    connections: int = 1000,
+    connections: int = DEFAULT_CONNECTIONS,
+    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
     graceful_timeout: float = 30.0,
     limits: Limits | None = None,
 ) -> None:
     """Serve *app* on *host* and *port* until SIGTERM or SIGINT, then stop gracefully.
 
     Patch with ``gevent.monkey.patch_all()`` before importing the app's modules, or database
-    drivers and ``threading.local`` state will not be cooperative. Raises
+    drivers and ``threading.local`` state will not be cooperative. Raises the process's open
+    file limit and fits *connections* to it, as ``microback serve`` does
+    (:func:`~.fdlimit.fit_connections`). Raises
     :class:`~microback.server.listener.ListenError` if the address cannot be used.
     """
+    _check_cap("connections", connections)
     Server(
         app,
         host=host,
         port=port,
-        connections=connections,
+        connections=fit_connections(connections),
+        max_concurrent_requests=max_concurrent_requests,
         graceful_timeout=graceful_timeout,
         limits=limits,
     ).serve_forever()

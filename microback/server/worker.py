@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, NoReturn
 import gevent
 
 from .heartbeat import Heartbeat
-from .lifecycle import Server
+from .lifecycle import DEFAULT_CONNECTIONS, DEFAULT_MAX_CONCURRENT_REQUESTS, Server
 from .limits import Limits
 from .logs import flush_logs
 
@@ -66,7 +66,8 @@ class WorkerConfig:
 
     load: Callable[[], WSGIApplication]
     listeners: tuple[socket.socket, ...]
-    connections: int = 1000
+    connections: int = DEFAULT_CONNECTIONS
+    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
     graceful_timeout: float = 30.0
     limits: Limits = field(default_factory=Limits)
     ssl_context: ssl.SSLContext | None = None
@@ -107,6 +108,7 @@ def _serve(config: WorkerConfig, heartbeat: Heartbeat, report_fd: int) -> int:
         app,
         listeners=config.listeners,
         connections=config.connections,
+        max_concurrent_requests=config.max_concurrent_requests,
         graceful_timeout=config.graceful_timeout,
         limits=config.limits,
         ssl_context=config.ssl_context,

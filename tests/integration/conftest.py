@@ -19,7 +19,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -73,7 +73,13 @@ def stderr_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
 class ServerProcess:
     """A running ``microback serve``, with its stderr collected line by line."""
 
-    def __init__(self, args: list[str], cwd: Path, port: int = 0) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        cwd: Path,
+        port: int = 0,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> None:
         self.process = subprocess.Popen(
             microback_command("serve", *args),
             cwd=cwd,
@@ -82,6 +88,7 @@ class ServerProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=preexec_fn,  # e.g. set resource limits for the child only
         )
         self.lines: list[str] = []
         self._new_lines: queue.Queue[str | None] = queue.Queue()

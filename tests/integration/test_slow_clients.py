@@ -1,0 +1,311 @@
+"""Slow clients cannot starve the others: slowloris, the app-concurrency cap, the file limit.
+
+A connection still sending its head takes a place among the open connections (``--connections``,
+10,000 by default) but no place in the application (``--max-concurrent-requests``), and the
+header deadline cuts it off however steadily it dribbles. These tests run a real ``microback
+serve`` on loopback and check what a client notices: its request is answered while 2,000
+slowloris sockets are open, the slow ones get 408 at their deadline, a request over the app
+cap waits and then succeeds, and a server whose file limit is too small says so and serves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import resource
+import select
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import (
+    ServerProcess,
+    StartServer,
+    exchange,
+    free_port,
+    http_request,
+    read_all,
+    write_module,
+)
+
+SLOW_SOCKETS = 2000
+#: The header timeout the slowloris test gives the server, and how often each slow socket
+#: sends one more byte: far more often, so only a deadline on the whole head can end them.
+HEADER_TIMEOUT = 2.0
+DRIBBLE_EVERY = 0.25
+PARTIAL_HEAD = b"GET /slowloris HTTP/1.1\r\nHost: t\r\nX-Slow: "
+
+#: A raw WSGI app: "/" answers at once; "/slow" sleeps, printing a line when it starts.
+APP = """
+    import sys
+
+    import gevent
+
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/slow":
+            print("slow request started", file=sys.stderr, flush=True)
+            gevent.sleep(float(environ["QUERY_STRING"] or "1"))
+        body = environ["PATH_INFO"].encode()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+"""
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    write_module(tmp_path, "slowapp.py", APP)
+    return tmp_path
+
+
+@pytest.fixture
+def open_files() -> Iterator[None]:
+    """Let this test process hold the slow sockets: raise its soft open file limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = SLOW_SOCKETS + 500
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip(f"the open file limit ({hard}) is too small for {SLOW_SOCKETS} sockets")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def _status(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+def _get(server: ServerProcess, path: str) -> bytes:
+    request = f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode()
+    return exchange(server, request, timeout=10)
+
+
+def _answered(sock: socket.socket) -> bool:
+    """Whether the server has sent anything (or closed) on *sock*, without waiting."""
+    poll = select.poll()  # not select(): these descriptors go above 1024
+    poll.register(sock, select.POLLIN)
+    return bool(poll.poll(0))
+
+
+class Slowloris:
+    """Sockets that send a partial request head, then one more byte every DRIBBLE_EVERY s.
+
+    Dribbling stops on a socket once the server has answered it, and for all of them when
+    :meth:`stop` is called or after *most_seconds* (bounded, whatever the server does).
+    """
+
+    def __init__(self, server: ServerProcess, count: int, most_seconds: float = 15.0) -> None:
+        self.sockets: list[socket.socket] = []
+        for _ in range(count):
+            sock = server.connect()
+            sock.sendall(PARTIAL_HEAD)
+            self.sockets.append(sock)
+        self._end = time.monotonic() + most_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._dribble, daemon=True)
+        self._thread.start()
+
+    def _dribble(self) -> None:
+        while not self._stop.wait(DRIBBLE_EVERY) and time.monotonic() < self._end:
+            for sock in self.sockets:
+                with contextlib.suppress(OSError):  # cut off already
+                    if not _answered(sock):
+                        sock.send(b"v")
+
+    def still_waiting(self) -> int:
+        """How many slow sockets the server has neither answered nor closed yet."""
+        return sum(not _answered(sock) for sock in self.sockets)
+
+    def answers(self, timeout: float) -> list[bytes]:
+        """Everything the server sends on each socket until it closes it (or *timeout*)."""
+        received = {sock: b"" for sock in self.sockets}
+        selector = selectors.DefaultSelector()
+        for sock in self.sockets:
+            sock.setblocking(False)
+            selector.register(sock, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        open_ = len(self.sockets)
+        while open_ and (left := deadline - time.monotonic()) > 0:
+            for key, _ in selector.select(left):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                try:
+                    data = sock.recv(65536)
+                except ConnectionResetError:
+                    data = b""
+                received[sock] += data
+                if not data:
+                    selector.unregister(sock)
+                    open_ -= 1
+        selector.close()
+        return [received[sock] for sock in self.sockets]
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for sock in self.sockets:
+            sock.close()
+
+
+def test_2000_slowloris_sockets_do_not_starve_normal_requests(
+    start_server: StartServer, app_dir: Path, open_files: None
+) -> None:
+    # Without the 4,000 lines of refusals and access lines (and so without the "listening
+    # on" line: the helper waits for the port to accept instead).
+    server = start_server(
+        "slowapp:app",
+        "--header-timeout",
+        str(HEADER_TIMEOUT),
+        "--log-level",
+        "warning",
+        port=free_port(),
+    )
+    attack = Slowloris(server, SLOW_SOCKETS)
+    try:
+        answers = [_get(server, f"/normal/{n}") for n in range(20)]
+        # Answered while every slow socket was still open and waiting: the normal requests
+        # did not have to wait for the slow ones to be cut off.
+        waiting = attack.still_waiting()
+        slow_answers = attack.answers(timeout=HEADER_TIMEOUT + 10)
+    finally:
+        attack.stop()
+
+    assert [_status(answer) for answer in answers] == [200] * 20
+    assert waiting == SLOW_SOCKETS
+    # Each slow socket sent a byte every 0.25 s, never silent for the 2 s timeout, and was cut
+    # off anyway: the deadline is on the whole head.
+    assert [_status(answer) for answer in slow_answers] == [408] * SLOW_SOCKETS
+    assert _status(_get(server, "/after")) == 200
+
+
+def test_header_deadline_ends_a_head_sent_a_byte_at_a_time(
+    start_server: StartServer, app_dir: Path
+) -> None:
+    server = start_server("slowapp:app", "--header-timeout", "1")
+    with server.connect() as sock:
+        sock.sendall(PARTIAL_HEAD)
+        started = time.monotonic()
+        sent = 0
+        while not _answered(sock) and time.monotonic() - started < 10:
+            sock.sendall(b"v")  # one byte every 0.3 s: never a second of silence
+            sent += 1
+            time.sleep(0.3)
+        sock.settimeout(10)
+        answer = read_all(sock)
+
+    assert _status(answer) == 408
+    assert b"request head not received within 1 s" in answer
+    assert sent < 10  # cut off near the 1 s deadline, not after 10 s of dribbling
+
+
+def test_requests_over_the_app_cap_wait_for_a_slot(
+    start_server: StartServer, app_dir: Path
+) -> None:
+    server = start_server("slowapp:app", "--max-concurrent-requests", "2")
+    sockets = [server.connect() for _ in range(3)]
+    try:
+        for sock in sockets[:2]:
+            http_request(sock, "/slow?1", headers="Connection: close\r\n")
+        server.wait_for_line("slow request started")
+        _wait_for_count(lambda: _count(server, "slow request started"), 2)
+
+        # The third request is read, but the app does not see it while both slots are busy;
+        # the connection stays open, waiting, and is served once a slot frees.
+        http_request(sockets[2], "/slow?0", headers="Connection: close\r\n")
+        sockets[2].settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            sockets[2].recv(1)
+        assert _count(server, "slow request started") == 2
+
+        for sock in sockets:
+            sock.settimeout(10)
+        answers = [read_all(sock) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+    assert [_status(answer) for answer in answers] == [200, 200, 200]
+    _wait_for_count(lambda: _count(server, "slow request started"), 3)  # the log lags a little
+
+
+def test_slow_heads_take_no_app_slot(start_server: StartServer, app_dir: Path) -> None:
+    # With a single slot, clients dribbling heads still leave it to a complete request.
+    server = start_server("slowapp:app", "--max-concurrent-requests", "1")
+    slow = [server.connect() for _ in range(5)]
+    try:
+        for sock in slow:
+            sock.sendall(PARTIAL_HEAD)
+        assert _status(_get(server, "/normal")) == 200
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_connections_are_fitted_to_the_open_file_limit(
+    app_dir: Path, limit_files: Callable[[int, int], ServerProcess]
+) -> None:
+    server = limit_files(300, 300)
+
+    assert re.search(
+        r"WARNING microback\.server: at most 172 connections instead of 10000: "
+        r"the open file limit is 300",
+        server.log,
+    )
+    assert _status(_get(server, "/")) == 200
+
+
+def test_soft_open_file_limit_is_raised_to_the_hard_one(
+    app_dir: Path, limit_files: Callable[[int, int], ServerProcess]
+) -> None:
+    if not Path("/proc/self/limits").exists():
+        pytest.skip("reads the server's limits from /proc (Linux)")
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 1000:
+        pytest.skip(f"the hard open file limit ({hard}) leaves nothing to raise")
+    hard = 1000 if hard == resource.RLIM_INFINITY else min(hard, 20000)
+    server = limit_files(256, hard)
+
+    assert _open_files_limit(server.process.pid) == (hard, hard)
+    assert "connections instead of" not in server.log
+    assert _status(_get(server, "/")) == 200
+
+
+@pytest.fixture
+def limit_files(app_dir: Path) -> Iterator[Callable[[int, int], ServerProcess]]:
+    """Start ``microback serve`` with the given soft and hard open file limits."""
+    started: list[ServerProcess] = []
+
+    def start(soft: int, hard: int) -> ServerProcess:
+        def preexec() -> None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+        server = ServerProcess(["--port", "0", "slowapp:app"], app_dir, preexec_fn=preexec)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()
+
+
+def _open_files_limit(pid: int) -> tuple[int, int]:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return int(soft), int(hard)
+    raise AssertionError("no 'Max open files' line")
+
+
+def _count(server: ServerProcess, text: str) -> int:
+    return sum(text in line for line in list(server.lines))
+
+
+def _wait_for_count(count: Callable[[], int], wanted: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while count() < wanted:
+        assert time.monotonic() < deadline, f"only {count()} of {wanted} seen"
+        time.sleep(0.01)
