@@ -24,6 +24,9 @@ __all__ = ["CookieSessions", "Session", "SessionStore", "SessionTooLarge"]
 #: Browsers keep a cookie of up to 4096 bytes, name and attributes (Expires, Max-Age, Path,
 #: Domain, SameSite, Secure, HttpOnly: up to ~250 bytes) included; this bounds the value.
 MAX_COOKIE_BYTES = 3800
+# What signing adds to base64-encoded JSON, with room to spare: a compression mark, the
+# timestamp, two separators and an HMAC-SHA256 signature (~52 bytes), and base64 padding.
+_SIGNING_ALLOWANCE = 96
 #: Keys the framework keeps in the session; they are reset when the session is rotated.
 ROTATED_KEYS = ("_csrf",)
 
@@ -243,7 +246,15 @@ class CookieSessions(SessionStore):
         return self._serializer.dumps(dict(session))
 
     def check_size(self, session: dict[str, Any]) -> None:
-        """Raise :class:`SessionTooLarge` if ``session`` would not fit in the cookie."""
+        """Raise :class:`SessionTooLarge` if ``session`` would not fit in the cookie.
+
+        Signing costs as much as the rest of a request, and this runs on every assignment.
+        A session whose JSON fits even uncompressed, base64-encoded and signed does not need
+        signing to know that; only one near the limit is signed to be measured exactly.
+        """
+        plain = len(_JSONSerializer.dumps(dict(session)).encode())
+        if plain * 4 // 3 + _SIGNING_ALLOWANCE <= MAX_COOKIE_BYTES:
+            return
         size = len(self.dumps(session))
         if size > MAX_COOKIE_BYTES:
             raise SessionTooLarge(
