@@ -171,7 +171,7 @@ class Connection:
             if connections.draining and not self._fresh and not has_pending_input(self.sock):
                 return False
             self._settimeout(limits.header_timeout if self._fresh else limits.keepalive_timeout)
-            connections.idle.add(self)
+            connections.idle[self] = None
         else:
             remaining = parser.head_started + limits.header_timeout - time.monotonic()
             if remaining <= 0:
@@ -186,7 +186,7 @@ class Connection:
             return False  # an idle connection past its timeout closes without a word
         finally:
             if idle:
-                connections.idle.discard(self)
+                connections.idle.pop(self, None)
         if not data:
             self._eof = True
             return False
@@ -384,14 +384,16 @@ class Connection:
         except OSError:
             pass
 
-    def close_if_idle(self) -> None:
+    def close_if_idle(self) -> bool:
         """Wake the ``recv()`` waiting for the next request with an end-of-file.
 
         A connection still waiting for its first request is left to send it (within the
         header timeout): closing it would fail a client that has only just connected.
         """
-        if not self._fresh and not has_pending_input(self.sock):
-            wake_with_eof(self.sock)
+        if self._fresh or has_pending_input(self.sock):
+            return False
+        wake_with_eof(self.sock)
+        return True
 
     def refuse(self, error: RequestError) -> None:
         """Answer *error* without reading a request (plain HTTP on a TLS port), then close."""

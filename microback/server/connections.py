@@ -16,8 +16,11 @@ from typing import Protocol
 class IdleConnection(Protocol):
     """What the registry needs from a connection handler."""
 
-    def close_if_idle(self) -> None:
-        """Close the connection unless the client has already started sending a request."""
+    def close_if_idle(self) -> bool:
+        """Close the connection unless the client has already started sending a request.
+
+        Return whether it was closed.
+        """
 
 
 class Connections:
@@ -29,13 +32,25 @@ class Connections:
 
     def __init__(self) -> None:
         self.draining = False
-        self.idle: set[IdleConnection] = set()
+        #: Connections waiting for a request, longest waiting first (a dict keeps order).
+        self.idle: dict[IdleConnection, None] = {}
 
     def drain(self) -> None:
         """Refuse further requests on open connections and close those waiting idle."""
         self.draining = True
         for conn in list(self.idle):
             conn.close_if_idle()
+
+    def make_room(self) -> None:
+        """Close the keep-alive connection idle the longest, when every place is taken.
+
+        Otherwise a full server would leave new clients in the accept queue until some idle
+        client's keep-alive timeout (nginx does the same). One that has not sent its first
+        request yet is left alone, within its header timeout.
+        """
+        for conn in list(self.idle):
+            if conn.close_if_idle():
+                return
 
 
 def has_pending_input(sock: socket.socket) -> bool:

@@ -111,3 +111,24 @@ def test_connections_limit_queues_further_clients(start_server: StartServer, web
         second.settimeout(10)
 
         assert read_all(second).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_a_full_server_closes_its_longest_idle_connection_for_a_new_client(
+    start_server: StartServer, webapp: Path
+) -> None:
+    # Without this, a new client would wait in the accept queue until an idle client's
+    # keep-alive timeout (60 s here) freed a place.
+    server = start_server("webapp:app", "--connections", "2", "--keepalive-timeout", "60")
+    with server.connect() as first:
+        http_request(first, "/")
+        assert read_response(first).startswith(b"HTTP/1.1 200 OK")
+        second = server.connect()
+        # The second connection takes the last place; the first, idle, is closed for it.
+        http_request(second, "/")
+        assert read_response(second).startswith(b"HTTP/1.1 200 OK")
+        first.settimeout(5)
+        assert first.recv(1) == b""
+        with server.connect(timeout=5) as third:
+            http_request(third, "/", headers="Connection: close\r\n")
+            assert read_all(third).startswith(b"HTTP/1.1 200 OK")
+        second.close()
