@@ -17,8 +17,11 @@ act on as HTTP answers (:mod:`microback.db.errors`).
 
 from __future__ import annotations
 
+import _socket
+import contextlib
 import dataclasses
 import select
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -331,9 +334,48 @@ class _MemorySqliteDatabase(_Translating, peewee.SqliteDatabase):
     pass
 
 
+def _server_hung_up(fd: int) -> bool:
+    """Tell, without a round trip, whether the server ended an idle connection.
+
+    peewee's pools ask the server (``SELECT 1``, a MySQL ping) each time they hand out a
+    connection: a second round trip for a request that makes one query. A server that ends a
+    session (a restart, ``pg_terminate_backend``, ``KILL``, an idle timeout) sends an error
+    or closes the socket, so bytes or an end-of-file wait there; an idle connection expects
+    nothing else. Go's MySQL driver checks connections the same way. The C-level socket is
+    used so that gevent's, which would wait for data, is not.
+    """
+    probe = _socket.socket(fileno=fd)
+    try:
+        probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        probe.detach()
+    return True
+
+
+def _discard_if_hung_up(conn: Any, fd: int) -> bool:
+    """Close *conn* if its server hung up; the pool then drops it without closing it."""
+    if not _server_hung_up(fd):
+        return False
+    with contextlib.suppress(Exception):  # the driver may find the socket already broken
+        conn.close()
+    return True
+
+
 class _PostgresqlDatabase(_Translating, PooledPostgresqlDatabase):  # type: ignore[misc]
-    pass
+    def _is_closed(self, conn: Any) -> bool:
+        adapter = self._adapter
+        if conn.closed or adapter.txn_status(conn) != adapter.txn_idle:
+            return bool(super()._is_closed(conn))  # peewee rolls back or discards it
+        return _discard_if_hung_up(conn, conn.fileno())
 
 
 class _MySQLDatabase(_Translating, PooledMySQLDatabase):  # type: ignore[misc]
-    pass
+    def _is_closed(self, conn: Any) -> bool:
+        sock = getattr(conn, "_sock", None)  # PyMySQL's; None once it is closed
+        if sock is None or not getattr(conn, "open", False):
+            return True
+        return _discard_if_hung_up(conn, sock.fileno())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 
 import pytest
 
@@ -266,7 +267,31 @@ def test_pooled_connections_killed_while_idle_are_never_handed_out(app, make_db,
         )
         for (thread_id,) in cursor.fetchall():
             cursor.execute(f"KILL CONNECTION {int(thread_id)}")
+    _wait_until_sessions_end(admin, db.backend)
     assert client.get("/query").json == {"one": 1}
+
+
+def _wait_until_sessions_end(admin, backend):
+    # pg_terminate_backend only signals the session, and KILL returns before the socket is
+    # closed: a server restart is over once the sessions are gone.
+    if backend == "postgresql":
+        sql = (
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    else:
+        sql = (
+            "SELECT count(*) FROM information_schema.processlist "
+            "WHERE db = DATABASE() AND id <> CONNECTION_ID()"
+        )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        cursor = admin.cursor()
+        cursor.execute(sql)
+        if cursor.fetchone()[0] == 0:
+            return
+        time.sleep(0.02)
+    raise AssertionError("the killed sessions did not end within 10 s")
 
 
 def test_values_the_database_cannot_store_are_a_400(app, db, models, caplog):
