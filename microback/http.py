@@ -25,13 +25,15 @@ from werkzeug.exceptions import (
     RequestEntityTooLarge,
     default_exceptions,
 )
-from werkzeug.utils import cached_property
+from werkzeug.utils import cached_property, get_content_type
 from werkzeug.utils import redirect as _werkzeug_redirect
 from werkzeug.wrappers import Request as _WerkzeugRequest
 from werkzeug.wrappers import Response as _WerkzeugResponse
 from werkzeug.wsgi import LimitedStream, get_input_stream
 
 if TYPE_CHECKING:
+    from http import HTTPStatus
+
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
     from .app import App
@@ -479,6 +481,30 @@ class Response(_WerkzeugResponse):
 
     default_mimetype = "text/html"
 
+    def __init__(
+        self,
+        response: Iterable[bytes] | bytes | Iterable[str] | str | None = None,
+        status: int | str | HTTPStatus | None = None,
+        headers: HeadersLike | None = None,
+        mimetype: str | None = None,
+        content_type: str | None = None,
+        direct_passthrough: bool = False,
+    ) -> None:
+        # The common case, Response("text") or Response(b"...", 201, mimetype=...), skips
+        # werkzeug's general constructor (see buffered); anything else goes through it.
+        if (
+            headers is None
+            and not direct_passthrough
+            and isinstance(response, str | bytes)
+            and (status is None or type(status) is int)
+        ):
+            body = response.encode() if isinstance(response, str) else response
+            if content_type is None:
+                content_type = _content_type(mimetype or self.default_mimetype)
+            self._fill(body, self.default_status if status is None else status, content_type)
+            return
+        super().__init__(response, status, headers, mimetype, content_type, direct_passthrough)
+
     @classmethod
     def buffered(cls, body: bytes, status: int, content_type: str) -> Response:
         """Build a response to a body in memory: what a handler's dict, list or str becomes.
@@ -489,15 +515,18 @@ class Response(_WerkzeugResponse):
         3.8). The status must be an int; headers set afterwards are validated as usual.
         """
         response = cls.__new__(cls)
+        response._fill(body, status, content_type)
+        return response
+
+    def _fill(self, body: bytes, status: int, content_type: str) -> None:
         headers = Headers()
         headers._list = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
-        response.headers = headers
-        response._status_code = status
-        response._status = _status_line(status)
-        response.direct_passthrough = False
-        response._on_close = []
-        response.response = [body]
-        return response
+        self.headers = headers
+        self._status_code = status
+        self._status = _status_line(status)
+        self.direct_passthrough = False
+        self._on_close = []
+        self.response = [body]
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Start the response; a body already in memory takes a short path.
@@ -530,6 +559,12 @@ class Response(_WerkzeugResponse):
             return super().__call__(environ, start_response)
         start_response(self.status, headers)
         return [] if environ["REQUEST_METHOD"] == "HEAD" else body
+
+
+@functools.cache
+def _content_type(mimetype: str) -> str:
+    """``text/plain; charset=utf-8`` for ``text/plain``, as werkzeug completes a mimetype."""
+    return get_content_type(mimetype, "utf-8")
 
 
 @functools.cache

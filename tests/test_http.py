@@ -278,3 +278,28 @@ def test_a_buffered_response_is_the_same_as_a_constructed_one(body, status, cont
     assert headers["Content-Length"] == "7"
     assert headers["X-Later"] == "set by an after_request hook"
     assert b"".join(app_iter) == b"changed"
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        (("<p>hi</p>",), {}),
+        ((b"plain",), {"content_type": "text/plain"}),
+        (("héllo", 201), {"mimetype": "text/plain"}),
+        (("{}",), {"mimetype": "application/json"}),
+        ((b"x", 418), {}),
+    ],
+)
+def test_the_short_constructor_makes_what_werkzeugs_makes(args, kwargs):
+    from werkzeug.wrappers import Response as WerkzeugResponse
+
+    from microback.http import Response
+
+    class Reference(WerkzeugResponse):
+        default_mimetype = "text/html"
+
+    ours, theirs = Response(*args, **kwargs), Reference(*args, **kwargs)
+    assert (ours.status, ours.status_code) == (theirs.status, theirs.status_code)
+    assert list(ours.headers) == list(theirs.headers)
+    assert ours.get_data() == theirs.get_data()
+    assert ours.direct_passthrough is False and ours._on_close == []
