@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, TypeVar
 
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import (
     BaseConverter,
     Map,
@@ -241,6 +242,11 @@ class _DynamicRoutes:
             found = pattern.endpoint, values
         return found
 
+    def takes(self, path: str) -> bool:
+        """Tell whether any rule's pattern matches ``path``, whatever the method."""
+        candidates = (*self._by_segment.get(_first_segment(path), ()), *self._anywhere)
+        return any(pattern.regex.fullmatch(path) for pattern in candidates)
+
 
 class RouteTable:
     """The compiled routes of an app: werkzeug's ``Map``, and the shortcuts in front of it."""
@@ -281,6 +287,8 @@ class RouteTable:
             found = self._dynamic.match(path, method)
             if found is not None:
                 return Match(found[0], self.handlers[found[0]], found[1])
+            if self._surely_absent(path):
+                raise NotFound()
         if self._matcher is None:
             self._matcher = self.map.bind("localhost")
         try:
@@ -289,6 +297,19 @@ class RouteTable:
             # Rare: bind to this request's host and scheme so the redirect URL is right.
             endpoint, values = self.map.bind_to_environ(environ).match(path, method)
         return Match(endpoint, self.handlers[endpoint], dict(values))
+
+    def _surely_absent(self, path: str) -> bool:
+        """Tell whether werkzeug would answer 404, without running its matcher (~5 µs).
+
+        It answers otherwise when a rule takes the path with another method (405), the path
+        with a slash added (a redirect), or the path with repeated slashes merged.
+        """
+        return (
+            "//" not in path
+            and path + "/" not in self._static
+            and not self._dynamic.takes(path)
+            and not self._dynamic.takes(path + "/")
+        )
 
     def build(self, endpoint: str, values: dict[str, Any]) -> str:
         """Build the path for ``endpoint``; values that are not URL parts become the query."""

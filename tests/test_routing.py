@@ -252,6 +252,7 @@ class _AnySegments(BaseConverter):
 # Rules that overlap on purpose: a static segment against a variable, int against string,
 # a trailing slash, a path converter, a variable first segment, a custom converter.
 _RULES = [
+    ("/static/", ["GET"]),
     ("/users/<int:user_id>", ["GET"]),
     ("/users/<name>", ["GET", "POST"]),
     ("/users/me", ["PUT"]),
@@ -297,6 +298,20 @@ _PATHS = [
     "/kinds/cow",
     "/nowhere",
     "/",
+    "/users",
+    "/users/",
+    "/dirs",
+    "/dirs/",
+    "/files",
+    "/en",
+    "/en/about/",
+    "/users/me/",
+    "//users/42",
+    "/tags/",
+    "/kinds",
+    "/static",
+    "/static/",
+    "/static//",
 ]
 
 
@@ -318,6 +333,7 @@ def test_routing_shortcuts_answer_as_werkzeug_does(method):
     table = app._table
     werkzeug = table.map.bind("localhost")
     answered_by_shortcut: list[str] = []
+    found_absent: list[str] = []
     for path in _PATHS:
         environ = EnvironBuilder(path=path, method=method).get_environ()
         ours = _outcome(lambda: table.match(environ, path, method)[::2])  # noqa: B023
@@ -327,6 +343,10 @@ def test_routing_shortcuts_answer_as_werkzeug_does(method):
         if shortcut is not None:
             assert shortcut == theirs, f"{method} {path}"
             answered_by_shortcut.append(path)
+        if path not in table._static and table._surely_absent(path):
+            assert theirs == "NotFound", f"{method} {path}"
+            found_absent.append(path)
+    assert {"/nowhere", "/en", "/kinds"} <= {*found_absent}
     if method == "GET":  # the shortcut must be taken, or this test compares werkzeug to itself
         assert {"/users/7/posts/3", "/files/a/b/c", "/en/about", "/kinds/cat"} <= {
             *answered_by_shortcut
