@@ -196,6 +196,7 @@ class Master:
     def _spawn(self, generation: int) -> None:
         heartbeat = Heartbeat()  # beats from now: a slow start counts against the timeout
         read_fd, write_fd = os.pipe()
+        _catch_sigchld()  # before the fork: a worker may exit before fork() returns here
         try:
             pid = gevent.os.fork_and_watch(callback=self._wake)
         except OSError as exc:  # out of memory or processes: the next pass tries again
@@ -447,6 +448,24 @@ class Master:
             if worker.report_fd >= 0:
                 os.close(worker.report_fd)
         self._workers.clear()
+
+
+def _catch_sigchld() -> None:
+    """Have libev catch SIGCHLD from now on, so that no worker's exit goes unnoticed.
+
+    gevent installs libev's SIGCHLD handler only when it makes its first child watcher, and
+    ``fork_and_watch`` makes a child's watcher in the parent after ``fork()`` has returned.
+    Until then SIGCHLD has its default disposition, under which the kernel discards it. So a
+    first worker that exited before the master ran again (an app that cannot be imported, on
+    a loaded host: about one start in 10 to 60) sent a signal nobody caught: its watcher never
+    fired, ``gevent.os.waitpid(pid, WNOHANG)`` (which is ``os.waitpid`` once gevent has
+    patched ``os``, and answers for a watched child from its watcher alone) said it still ran,
+    and the master waited forever for a zombie, through SIGTERM too. With the handler in place
+    before the fork, libev records the signal and reaps the child on its next pass, by which
+    time the watcher exists: libev allows a child watcher to start after the fork as long as
+    the loop has not run in between. Once installed it stays; later calls cost nothing.
+    """
+    gevent.get_hub().loop.install_sigchld()
 
 
 def _kill(pid: int, signum: int) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import run_microback, stderr_lines, write_module
+from .conftest import child_env, run_microback, stderr_lines, write_module
 
 GOOD_APP = """
     from microback import App
@@ -221,3 +223,61 @@ def test_with_workers_an_app_that_cannot_load_is_still_one_line(tmp_path: Path) 
     assert _fails_with_one_line(tmp_path, "nosuchmodule:app", "--workers", "1").startswith(
         "cannot find module 'nosuchmodule'"
     )
+
+
+def test_a_first_worker_that_dies_before_fork_returns_is_still_reaped(tmp_path: Path) -> None:
+    # A failing first worker used to hang the master forever, about one start in 10 to 60
+    # on a loaded host: it exited before fork() returned in the master, while gevent had not
+    # yet installed libev's SIGCHLD handler, so its SIGCHLD was discarded and gevent never
+    # saw it exit. The fork here lets the master run again only once the worker is a zombie
+    # (WNOWAIT: not reaped), so the master loses that race every time.
+    write_module(
+        tmp_path,
+        "lose_the_race.py",
+        """
+        import functools
+        import os
+
+        from gevent import monkey
+
+        monkey.patch_all()
+
+        import gevent.os
+
+        from microback.server.master import BootError, Master
+        from microback.server.worker import WorkerConfig
+
+
+        def load():
+            raise RuntimeError("cannot load")
+
+
+        def fork_and_lose_the_race():
+            pid = gevent.os.fork_gevent()
+            if pid:
+                os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+            return pid
+
+
+        gevent.os.fork_and_watch = functools.partial(
+            gevent.os.fork_and_watch, fork=fork_and_lose_the_race
+        )
+        try:
+            Master(WorkerConfig(load=load, listeners=()), 1).run()
+        except BootError as exc:
+            print(f"boot error: {exc}")
+        """,
+    )
+
+    result = subprocess.run(
+        [sys.executable, "lose_the_race.py"],
+        cwd=tmp_path,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=10,
+        stdin=subprocess.DEVNULL,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "boot error: cannot load\n", result.stderr
