@@ -17,6 +17,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 RESULTS = HERE / "results"
+RESULTS_PATH = "benchmarks/techempower/results"
 HISTORY = RESULTS / "history.jsonl"
 PACKAGES = [
     "microback",
@@ -48,7 +49,10 @@ def commit() -> dict[str, Any]:
     return {
         "commit": git("rev-parse", "HEAD"),
         "subject": git("log", "-1", "--format=%s"),
-        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        # Earlier results waiting to be committed do not change what is measured.
+        "dirty": bool(
+            git("status", "--porcelain", "--untracked-files=no", "--", ".", f":!{RESULTS_PATH}")
+        ),
     }
 
 

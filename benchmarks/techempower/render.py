@@ -38,15 +38,21 @@ def render() -> list[Path]:
         " requests per second)."
     )
     written = []
-    if http_runs:
-        lines += http_section(http_runs[-1])
+    # A sweep (--connections with several levels) is shown beside the latest full run, not
+    # instead of it.
+    full_runs = [run for run in http_runs if len(run["options"]["connections"]) == 1]
+    sweeps = [run for run in http_runs if len(run["options"]["connections"]) > 1]
+    if full_runs:
+        lines += http_section(full_runs[-1])
+    if sweeps:
+        lines += concurrency_section(sweeps[-1])
     if inprocess_runs:
         lines += inprocess_section(inprocess_runs[-1])
     latest = record.RESULTS / "latest.md"
     latest.write_text("\n".join(lines) + "\n")
     written.append(latest)
-    if http_runs:
-        written += charts(http_runs)
+    if full_runs:
+        written += charts(full_runs)
     return written
 
 
@@ -182,6 +188,77 @@ def http_section(entry: dict[str, Any]) -> list[str]:
                     row.append(NONE)
             rows.append(row)
     lines += table(["server", "database", *names], rows, left=2)
+    return lines
+
+
+#: CPU time per request this many times its lowest across concurrency levels is flagged: the
+#: cost of a request should not grow with the number of connections.
+CPU_GROWTH_FLAG = 1.5
+
+
+def concurrency_section(entry: dict[str, Any]) -> list[str]:
+    """Throughput, p99 and CPU per request against the number of connections.
+
+    Flagged: a request that costs more CPU as connections are added (worse than linear).
+    """
+    options = entry["options"]
+    frameworks = [f for f in FRAMEWORK_ORDER if f in options["frameworks"]]
+    levels = list(options["connections"])
+    lines = ["", "## Throughput against concurrency", ""]
+    lines += describe(entry)
+    lines += [f"`{options['command']}`: medians of {options['rounds']} interleaved rounds.", ""]
+    for test, database, server in sorted(
+        {(r["test"], r["database"], r["server"]) for r in entry["summary"]},
+        key=lambda k: (k[0], k[1] or "", k[2]),
+    ):
+        rows = {
+            (r["framework"], r["connections"]): r
+            for r in entry["summary"]
+            if (r["test"], r["database"], r["server"]) == (test, database, server)
+        }
+        title = f"### {test}" + (f" ({database})" if database else "") + f" on `{server}`"
+        lines += [title, ""]
+        header = ["connections"]
+        for framework in frameworks:
+            header += [f"{LABELS[framework]} req/s", "p99 ms", "CPU µs"]
+        body = []
+        flags = []
+        for framework in frameworks:
+            measured = [
+                (c, rows[(framework, c)]["cpu_us"]) for c in levels if (framework, c) in rows
+            ]
+            measured = [(c, cpu) for c, cpu in measured if cpu]
+            if not measured:
+                continue
+            # From the cheapest level on: one connection costs more per request (no batching
+            # of wake-ups), which is not a cost that grows with load.
+            best_level, lowest = min(measured, key=lambda item: item[1])
+            for level, cpu in measured:
+                if level > best_level and cpu > CPU_GROWTH_FLAG * lowest:
+                    flags.append(
+                        f"- ⚠ {LABELS[framework]} at {level:,} connections: {cpu:.0f} µs of CPU "
+                        f"per request, {cpu / lowest:.1f}x its lowest ({best_level:,} connections)"
+                    )
+        for level in levels:
+            cells = [f"{level:,}"]
+            for framework in frameworks:
+                row = rows.get((framework, level))
+                cells += (
+                    [
+                        number(row["rps"], ",.0f"),
+                        number(row["p99_ms"], ".2f"),
+                        number(row["cpu_us"], ".0f"),
+                    ]
+                    if row
+                    else [NONE, NONE, NONE]
+                )
+            body.append(cells)
+        lines += table(header, body, left=1)
+        lines += flags or [
+            f"No implementation's CPU time per request grows past {CPU_GROWTH_FLAG}x its lowest"
+            " as connections are added."
+        ]
+        lines.append("")
     return lines
 
 
