@@ -278,6 +278,8 @@ class Database:
         transaction = request.environ.pop(_TRANSACTION, None)
         if transaction is not None:  # an after_request hook failed before ours ran
             _roll_back(transaction)
+        if database.is_closed():
+            return  # the request never connected (a route without queries): nothing to end
         if database.in_transaction():
             logger.error(
                 "%s %s left a transaction open; rolling it back (use 'with db.atomic():')",
