@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar, cast, overload
 
-from werkzeug.datastructures import Headers, ImmutableMultiDict
+from werkzeug.datastructures import EnvironHeaders, Headers, ImmutableMultiDict
 from werkzeug.exceptions import (
     BadRequest,
     HTTPException,
@@ -432,6 +432,39 @@ class Request(_WerkzeugRequest):
     args: Params
     form: Params
 
+    def __init__(
+        self, environ: WSGIEnvironment, populate_request: bool = True, shallow: bool = False
+    ) -> None:
+        # werkzeug's constructor, except that what many requests never read (the server
+        # address, the mount point, the headers object) is worked out on first use: 1.5 µs
+        # of a 9 µs JSON request went to building them.
+        self.environ = environ
+        self.shallow = shallow
+        self.method = environ.get("REQUEST_METHOD", "GET").upper()
+        self.scheme = environ.get("wsgi.url_scheme", "http")
+        self.path = "/" + _pep3333_text(environ.get("PATH_INFO") or "").lstrip("/")
+        self.query_string = environ.get("QUERY_STRING", "").encode("latin1")
+        self.remote_addr = environ.get("REMOTE_ADDR")
+        if populate_request and not shallow:
+            environ["werkzeug.request"] = self
+
+    @cached_property
+    def server(self) -> tuple[str, int | None] | None:
+        """The server's address: ``(host, port)``, ``(path, None)`` for a Unix socket."""
+        from werkzeug.wsgi import _get_server  # werkzeug's own reading of the environ
+
+        return _get_server(self.environ)
+
+    @cached_property
+    def root_path(self) -> str:
+        """Where the app is mounted (``SCRIPT_NAME``), without a trailing slash."""
+        return _pep3333_text(self.environ.get("SCRIPT_NAME") or "").rstrip("/")
+
+    @cached_property
+    def headers(self) -> EnvironHeaders:  # type: ignore[override]
+        """The request's headers, read from the environ."""
+        return EnvironHeaders(self.environ)
+
     @cached_property
     def stream(self) -> IO[bytes]:
         """The body, limited to ``max_content_length`` whether or not it has a length."""
@@ -471,6 +504,11 @@ class Request(_WerkzeugRequest):
         if isinstance(e, UnicodeDecodeError):
             raise BadRequest("the JSON request body is not valid UTF-8")
         raise BadRequest(f"malformed JSON in the request body: {e}")
+
+
+def _pep3333_text(value: str) -> str:
+    """The text of an environ value: PEP 3333 carries bytes as latin-1, URLs are UTF-8."""
+    return value.encode("latin1").decode(errors="replace")
 
 
 # --- Responses --------------------------------------------------------------------------------

@@ -303,3 +303,31 @@ def test_the_short_constructor_makes_what_werkzeugs_makes(args, kwargs):
     assert list(ours.headers) == list(theirs.headers)
     assert ours.get_data() == theirs.get_data()
     assert ours.direct_passthrough is False and ours._on_close == []
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"PATH_INFO": "/notes/1", "QUERY_STRING": "a=1&b=%C3%A9"},
+        {"PATH_INFO": "/caf\xc3\xa9", "SCRIPT_NAME": "/app/", "REQUEST_METHOD": "post"},
+        {"PATH_INFO": "//double", "HTTP_HOST": "example.com:8080", "wsgi.url_scheme": "https"},
+        {"PATH_INFO": "", "SERVER_NAME": "/run/app.sock", "SERVER_PORT": ""},
+        {"PATH_INFO": "/bad\xff", "REMOTE_ADDR": "10.0.0.1", "HTTP_X_TEST": "yes"},
+    ],
+)
+def test_requests_read_the_environ_as_werkzeug_does(environ):
+    # Request builds some attributes lazily; each must equal what werkzeug's constructor makes.
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request as WerkzeugRequest
+
+    from microback.http import Request
+
+    base = EnvironBuilder().get_environ()
+    ours, theirs = Request({**base, **environ}), WerkzeugRequest({**base, **environ})
+    for name in (
+        "method", "scheme", "server", "root_path", "path", "query_string", "remote_addr",
+        "url", "host", "full_path", "args",
+    ):  # fmt: skip
+        assert getattr(ours, name) == getattr(theirs, name), name
+    assert list(ours.headers) == list(theirs.headers)
+    assert ours.environ["werkzeug.request"] is ours
