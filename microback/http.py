@@ -582,7 +582,10 @@ class Response(_WerkzeugResponse):
             or self._on_close
             or status < 200
             or status in (204, 304)
-            or not all(type(chunk) is bytes for chunk in body)
+            or not (
+                (len(body) == 1 and type(body[0]) is bytes)  # what buffered() makes
+                or all(type(chunk) is bytes for chunk in body)
+            )
         ):
             return super().__call__(environ, start_response)
         headers = self.headers.to_wsgi_list()

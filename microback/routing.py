@@ -224,7 +224,7 @@ class _DynamicRoutes:
     def match(self, path: str, method: str) -> tuple[str, dict[str, Any]] | None:
         """Give the endpoint and values when exactly one rule takes the path and the method."""
         found: tuple[str, dict[str, Any]] | None = None
-        for pattern in (*self._by_segment.get(_first_segment(path), ()), *self._anywhere):
+        for pattern in self._candidates(path):
             matched = pattern.regex.fullmatch(path)
             if matched is None:
                 continue
@@ -244,8 +244,11 @@ class _DynamicRoutes:
 
     def takes(self, path: str) -> bool:
         """Tell whether any rule's pattern matches ``path``, whatever the method."""
-        candidates = (*self._by_segment.get(_first_segment(path), ()), *self._anywhere)
-        return any(pattern.regex.fullmatch(path) for pattern in candidates)
+        return any(pattern.regex.fullmatch(path) for pattern in self._candidates(path))
+
+    def _candidates(self, path: str) -> list[_Pattern]:
+        filed = self._by_segment.get(_first_segment(path), [])
+        return filed + self._anywhere if self._anywhere else filed
 
 
 class RouteTable:
