@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar, cast, overload
 
+from werkzeug._internal import _wsgi_decoding_dance
 from werkzeug.datastructures import EnvironHeaders, Headers, ImmutableMultiDict
 from werkzeug.exceptions import (
     BadRequest,
@@ -29,7 +30,7 @@ from werkzeug.utils import cached_property, get_content_type
 from werkzeug.utils import redirect as _werkzeug_redirect
 from werkzeug.wrappers import Request as _WerkzeugRequest
 from werkzeug.wrappers import Response as _WerkzeugResponse
-from werkzeug.wsgi import LimitedStream, get_input_stream
+from werkzeug.wsgi import LimitedStream, _get_server, get_input_stream
 
 if TYPE_CHECKING:
     from http import HTTPStatus
@@ -437,12 +438,13 @@ class Request(_WerkzeugRequest):
     ) -> None:
         # werkzeug's constructor, except that what many requests never read (the server
         # address, the mount point, the headers object) is worked out on first use: 1.5 µs
-        # of a 9 µs JSON request went to building them.
+        # of a 9 µs JSON request went to building them. The environ is read with werkzeug's
+        # own (private) helpers, so the values are its; tests/test_http.py compares them.
         self.environ = environ
         self.shallow = shallow
         self.method = environ.get("REQUEST_METHOD", "GET").upper()
         self.scheme = environ.get("wsgi.url_scheme", "http")
-        self.path = "/" + _pep3333_text(environ.get("PATH_INFO") or "").lstrip("/")
+        self.path = "/" + _wsgi_decoding_dance(environ.get("PATH_INFO") or "").lstrip("/")
         self.query_string = environ.get("QUERY_STRING", "").encode("latin1")
         self.remote_addr = environ.get("REMOTE_ADDR")
         if populate_request and not shallow:
@@ -451,14 +453,12 @@ class Request(_WerkzeugRequest):
     @cached_property
     def server(self) -> tuple[str, int | None] | None:
         """The server's address: ``(host, port)``, ``(path, None)`` for a Unix socket."""
-        from werkzeug.wsgi import _get_server  # werkzeug's own reading of the environ
-
         return _get_server(self.environ)
 
     @cached_property
     def root_path(self) -> str:
         """Where the app is mounted (``SCRIPT_NAME``), without a trailing slash."""
-        return _pep3333_text(self.environ.get("SCRIPT_NAME") or "").rstrip("/")
+        return _wsgi_decoding_dance(self.environ.get("SCRIPT_NAME") or "").rstrip("/")
 
     @cached_property
     def headers(self) -> EnvironHeaders:  # type: ignore[override]
@@ -506,11 +506,6 @@ class Request(_WerkzeugRequest):
         raise BadRequest(f"malformed JSON in the request body: {e}")
 
 
-def _pep3333_text(value: str) -> str:
-    """The text of an environ value: PEP 3333 carries bytes as latin-1, URLs are UTF-8."""
-    return value.encode("latin1").decode(errors="replace")
-
-
 # --- Responses --------------------------------------------------------------------------------
 
 
@@ -544,16 +539,21 @@ class Response(_WerkzeugResponse):
         super().__init__(response, status, headers, mimetype, content_type, direct_passthrough)
 
     @classmethod
-    def buffered(cls, body: bytes, status: int, content_type: str) -> Response:
+    def buffered(
+        cls, body: bytes, status: int, content_type: str, headers: HeadersLike | None = None
+    ) -> Response:
         """Build a response to a body in memory: what a handler's dict, list or str becomes.
 
         The same object the constructor makes, without its general work: ``Headers(...)``
         validates and case-folds each header, and the status is parsed from any form. For
         the two headers this response needs, that cost more than most handlers (1.9 µs of
-        3.8). The status must be an int; headers set afterwards are validated as usual.
+        3.8). The status must be an int; *headers*, and headers set afterwards, are
+        validated as usual.
         """
         response = cls.__new__(cls)
         response._fill(body, status, content_type)
+        if headers:
+            response.headers.extend(headers)
         return response
 
     def _fill(self, body: bytes, status: int, content_type: str) -> None:
@@ -616,10 +616,7 @@ def _status_line(status: int) -> str:
 
 def json_response(data: Any, status: int = 200, headers: HeadersLike | None = None) -> Response:
     """Build an ``application/json`` response from any value :func:`json_dumps` accepts."""
-    response = Response.buffered(json_dumps(data).encode(), status, "application/json")
-    if headers:
-        response.headers.extend(headers)
-    return response
+    return Response.buffered(json_dumps(data).encode(), status, "application/json", headers)
 
 
 def redirect(location: str, status: int = 302) -> Response:
@@ -687,7 +684,4 @@ def error_response(
     )
     if detail is not None:
         page += f"<pre>{html.escape(detail)}</pre>\n"
-    response = Response.buffered(page.encode(), status, "text/html; charset=utf-8")
-    if headers:
-        response.headers.extend(headers)
-    return response
+    return Response.buffered(page.encode(), status, "text/html; charset=utf-8", headers)
