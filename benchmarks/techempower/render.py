@@ -387,16 +387,14 @@ def charts(entries: list[dict[str, Any]]) -> list[Path]:
         axis.set_title(f"{test}" + (f" ({database})" if database else ""))
         axis.set_xticks(range(len(servers)), servers, fontsize=8)
         axis.set_ylabel("requests/s")
-    for axis in list(axes.flat)[len(panels) :]:
-        axis.set_visible(False)
-    axes.flat[0].legend(fontsize=8)
-    figure.suptitle(
-        f"Requests per second, {connections} connections, commit {latest['commit'][:8]}"
+    throughput = _save(
+        plt,
+        figure,
+        axes,
+        len(panels),
+        f"Requests per second, {connections} connections, commit {latest['commit'][:8]}",
+        "throughput.png",
     )
-    figure.tight_layout()
-    throughput = record.RESULTS / "throughput.png"
-    figure.savefig(throughput, dpi=80)
-    plt.close(figure)
 
     figure, axes = plt.subplots(rows_, columns, figsize=(5 * columns, 3.6 * rows_), squeeze=False)
     labels = [f"{e['commit'][:7]}{'+' if e.get('dirty') else ''}" for e in entries]
@@ -416,17 +414,28 @@ def charts(entries: list[dict[str, Any]]) -> list[Path]:
         axis.set_xticks(range(len(entries)), labels, rotation=45, fontsize=7)
         axis.set_ylabel("requests/s")
         axis.set_ylim(bottom=0)
-    for axis in list(axes.flat)[len(panels) :]:
+    history = _save(
+        plt,
+        figure,
+        axes,
+        len(panels),
+        f"On `microback serve` (1 process) over the commits, {connections} connections",
+        "history.png",
+    )
+    return [throughput, history]
+
+
+def _save(plt: Any, figure: Any, axes: Any, panels: int, title: str, name: str) -> Path:
+    """Hide the unused panels, add the legend and the title, and write ``results/<name>``."""
+    for axis in list(axes.flat)[panels:]:
         axis.set_visible(False)
     axes.flat[0].legend(fontsize=8)
-    figure.suptitle(
-        f"On `microback serve` (1 process) over the commits, {connections} connections"
-    )
+    figure.suptitle(title)
     figure.tight_layout()
-    history = record.RESULTS / "history.png"
-    figure.savefig(history, dpi=80)
+    path = record.RESULTS / name
+    figure.savefig(path, dpi=80)
     plt.close(figure)
-    return [throughput, history]
+    return path
 
 
 if __name__ == "__main__":
