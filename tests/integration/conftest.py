@@ -315,6 +315,7 @@ SIGNALS = {"SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT}
 RAW_APP = r"""
     import io
     import json
+    from urllib.parse import unquote
 
     SEEN = []
     CLOSED = {"count": 0}
@@ -382,6 +383,13 @@ RAW_APP = r"""
         if path == "/bad-header":
             start_response("200 OK", [("X-Evil", "a\r\nSet-Cookie: injected=1")])
             return [b"should not be sent"]
+        if path == "/header":  # an X-Value header from the query, percent-decoded as UTF-8
+            value = unquote(environ["QUERY_STRING"])
+            start_response("200 OK", [("Content-Type", "text/plain"), ("X-Value", value)])
+            return [b"ok"]
+        if path == "/length":  # Content-Length: 5 whatever the body (?n bytes of it)
+            start_response("200 OK", [("Content-Length", "5")])
+            return [b"x" * int(environ["QUERY_STRING"])]
         if path == "/too-long":
             start_response("200 OK", [("Content-Length", "3")])
             return [b"abcdef"]

@@ -134,6 +134,20 @@ def test_body_longer_than_content_length_is_cut_and_the_connection_closed(
     assert answer.endswith(b"\r\n\r\nabc")
 
 
+def test_a_remembered_content_length_still_frames_every_body(http_server: ServerProcess) -> None:
+    # The server remembers header lines it has checked; the length must still hold each time.
+    with http_server.connect() as sock:
+        sock.sendall(b"GET /length?5 HTTP/1.1\r\nHost: t\r\n\r\n" * 2)
+        reader = Reader(sock)
+        assert [reader.response()[2] for _ in range(2)] == [b"xxxxx", b"xxxxx"]
+
+    longer = exchange(http_server, b"GET /length?8 HTTP/1.1\r\nHost: t\r\n\r\n")
+    shorter = exchange(http_server, b"GET /length?3 HTTP/1.1\r\nHost: t\r\n\r\n")
+
+    assert longer.endswith(b"\r\n\r\nxxxxx")  # cut at 5, then the connection closed
+    assert b"Content-Length: 5\r\n" in shorter and shorter.endswith(b"\r\n\r\nxxx")
+
+
 def test_http_10_closes_unless_keep_alive_is_asked(http_server: ServerProcess) -> None:
     closed = exchange(http_server, b"GET /stream HTTP/1.0\r\n\r\n")
     with http_server.connect() as sock:

@@ -189,6 +189,25 @@ def test_response_header_with_crlf_is_refused_with_500_not_split(
     http_server.wait_for_line(r"InvalidResponse: response header 'X-Evil' has CR, LF or NUL")
 
 
+def test_each_response_header_value_is_checked_even_after_the_same_name_passed(
+    http_server: ServerProcess,
+) -> None:
+    def get(query: str) -> tuple[int, object, bytes]:
+        with http_server.connect() as sock:
+            sock.sendall(f"GET /header?{query} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            return Reader(sock).response()
+
+    first, again = get("safe"), get("safe")
+    injected = get("safe%0d%0aSet-Cookie:%20injected=1")
+    not_latin1 = get("snow%E2%98%83man")
+
+    assert [first[0], again[0]] == [200, 200]
+    assert first[1]["X-Value"] == again[1]["X-Value"] == "safe"  # type: ignore[index]
+    assert injected[0] == 500 and "Set-Cookie" not in injected[1]  # type: ignore[operator]
+    assert not_latin1[0] == 500
+    http_server.wait_for_line(r"InvalidResponse: response header is not latin-1")
+
+
 def test_upgrade_request_is_answered_and_the_connection_closed(
     http_server: ServerProcess,
 ) -> None:
