@@ -80,17 +80,36 @@ def _json_default(value: Any) -> Any:
 
 # One encoder for every call: json.dumps() with any option but the defaults builds a new
 # JSONEncoder each time, which cost more than encoding a small object.
-_encode = json.JSONEncoder(
+_encoder = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
-).encode
+)
+# And the C encoder under it, made once: JSONEncoder.encode() builds it anew on every call,
+# which was two thirds of encoding {"message": "Hello, World!"} (1.28 -> 0.43 us). It is
+# made without the dict of objects being encoded that finds cycles, because one shared dict
+# would be corrupted by concurrent calls; C recursion has its own guard, so a cycle ends in a
+# RecursionError, answered below as JSONEncoder's ValueError.
+_make_c_encoder = getattr(json.encoder, "c_make_encoder", None)  # None without the C module
+_c_encoder = (
+    _make_c_encoder(
+        None, _json_default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+    if _make_c_encoder is not None
+    else None
+)
 
 
 def json_dumps(value: Any) -> str:
     """Serialize compactly; dates, UUIDs, decimals, dataclasses and sets are understood.
 
-    NaN and infinity raise ``ValueError``: they are not JSON and break strict clients.
+    NaN and infinity raise ``ValueError``: they are not JSON and break strict clients. So
+    does a value that contains itself.
     """
-    return _encode(value)
+    if _c_encoder is None:
+        return _encoder.encode(value)
+    try:
+        return "".join(_c_encoder(value, 0))
+    except RecursionError:
+        raise ValueError("the value contains itself, or is nested too deeply for JSON") from None
 
 
 def _reject_constant(name: str) -> NoReturn:

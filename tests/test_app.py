@@ -1,7 +1,9 @@
+import concurrent.futures
 import dataclasses
 import datetime
 import decimal
 import logging
+import time
 import uuid
 
 import pytest
@@ -93,6 +95,52 @@ def test_json_understands_common_types(app, client):
         "point": {"x": 1, "y": 2},
         "tags": ["a", "b"],
     }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"ratio": float("nan")}, "Out of range float values are not JSON compliant"),
+        (_contains_itself := [], "the value contains itself, or is nested too deeply for JSON"),
+    ],
+)
+def test_values_json_cannot_hold_are_a_logged_500(app, client, caplog, value, expected):
+    if value is _contains_itself:
+        value.append(value)
+
+    @app.get("/")
+    def index(request):
+        return value
+
+    with caplog.at_level(logging.ERROR, logger="microback.app"):
+        response = client.get("/", status=500)
+
+    assert "NaN" not in response.text and "contains itself" not in response.text
+    assert caplog.records[-1].exc_info[0] is ValueError
+    assert str(caplog.records[-1].exc_info[1]) == expected
+
+
+def test_json_of_one_shared_value_from_many_threads_at_once(app, client):
+    # Encoding switches threads inside the encoder here (sorting the set calls __lt__, which
+    # sleeps); a cycle check shared between calls would see the other thread's value as a cycle.
+    class SlowInt(int):
+        def __lt__(self, other):
+            time.sleep(0.001)
+            return int(self) < int(other)
+
+    shared = {"tags": {SlowInt(2), SlowInt(1), SlowInt(3)}}
+
+    @app.get("/")
+    def index(request):
+        return shared
+
+    def fetch(_):
+        return [client.get("/").json for _ in range(10)]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = [answer for batch in pool.map(fetch, range(8)) for answer in batch]
+
+    assert answers == [{"tags": [1, 2, 3]}] * 80
 
 
 @pytest.mark.parametrize(
