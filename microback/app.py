@@ -71,7 +71,11 @@ class App(Router):
         )
         self._table = RouteTable()
         self._hosts = HostAllowList(self.settings.allowed_hosts)
-        self._forwarded = ForwardedHeaders(self.settings.trusted_proxies)
+        self._forwarded = (
+            ForwardedHeaders(self.settings.trusted_proxies)
+            if self.settings.trusted_proxies
+            else None
+        )
         self._security_headers = SecurityHeaders(self.settings)
         self._before: list[BeforeHook] = []
         self._after: list[AfterHook] = []
@@ -169,7 +173,7 @@ class App(Router):
 
         app.wsgi_app = SomeMiddleware(app.wsgi_app)
         """
-        if self._forwarded:
+        if self._forwarded is not None:
             self._forwarded.apply(environ)
         request = self.request_class(environ)
         request.app = self
@@ -224,12 +228,12 @@ class App(Router):
             raise routing_error
         if options_for is not None:
             return self._options_response(options_for)
-        self._check_body_size(request)
+        if request.environ.get("CONTENT_LENGTH"):  # most requests have no body to check
+            self._check_body_size(request)
         return self.make_response(match.handler(request, **match.values), match.handler)
 
     def _check_body_size(self, request: Request) -> None:
-        if not request.environ.get("CONTENT_LENGTH"):
-            return  # most requests have no body; the stream enforces the limit otherwise
+        # Without a Content-Length (chunked), the request's stream enforces the limit.
         length, limit = request.content_length, self.settings.max_content_length
         if length is not None and length > limit:
             raise RequestEntityTooLarge(

@@ -8,6 +8,7 @@ an isolated browsing context, and HSTS for a year on HTTPS responses.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from .settings import Settings
@@ -19,6 +20,7 @@ __all__ = ["SecurityHeaders"]
 
 #: Bound on the header-name sets remembered (names come from the app, not from clients).
 _REMEMBERED_HEADER_SETS = 256
+_name = itemgetter(0)
 
 
 class SecurityHeaders:
@@ -45,7 +47,8 @@ class SecurityHeaders:
             if settings.hsts_seconds
             else []
         )
-        self._missing_by_names: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
+        # What is missing, by the names a response sets: for plain HTTP and for HTTPS.
+        self._missing_by_names: tuple[dict[tuple[str, ...], list[tuple[str, str]]], ...] = ({}, {})
 
     def missing(self, headers: list[tuple[str, str]], *, secure: bool) -> list[tuple[str, str]]:
         """Give the security headers that a response's header list does not set itself.
@@ -53,12 +56,13 @@ class SecurityHeaders:
         Remembered by the names the response sets: an app sends a handful of distinct header
         sets, and working it out costs as much as routing the request.
         """
-        key = (secure, *[name for name, _ in headers])
-        added = self._missing_by_names.get(key)
+        remembered = self._missing_by_names[secure]
+        names = tuple(map(_name, headers))
+        added = remembered.get(names)
         if added is None:
             added = self._find_missing(headers, secure=secure)
-            if len(self._missing_by_names) < _REMEMBERED_HEADER_SETS:
-                self._missing_by_names[key] = added
+            if len(remembered) < _REMEMBERED_HEADER_SETS:
+                remembered[names] = added
         return added
 
     def _find_missing(

@@ -67,9 +67,6 @@ class ForwardedHeaders:
     def __init__(self, proxies: Iterable[str]) -> None:
         self._networks = [ipaddress.ip_network(p, strict=False) for p in proxies]
 
-    def __bool__(self) -> bool:
-        return bool(self._networks)
-
     def _trusted(self, address: str) -> bool:
         try:
             ip = ipaddress.ip_address(address.strip().strip("[]"))

@@ -607,7 +607,12 @@ class Response(_WerkzeugResponse):
             )
         ):
             return super().__call__(environ, start_response)
-        headers = self.headers.to_wsgi_list()
+        # A copy of the list itself: to_wsgi_list() gets there through __iter__ and __len__.
+        headers = (
+            self.headers._list.copy()
+            if type(self.headers) is Headers
+            else self.headers.to_wsgi_list()
+        )
         has_length = False
         for name, _ in headers:
             lowered = name.lower()
