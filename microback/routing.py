@@ -25,6 +25,12 @@ from werkzeug.routing import (
     Rule,
     ValidationError,
 )
+from werkzeug.routing.converters import (
+    FloatConverter,
+    IntegerConverter,
+    UnicodeConverter,
+    UUIDConverter,
+)
 from werkzeug.routing.rules import parse_converter_args
 
 __all__ = ["BaseConverter", "Handler", "Match", "Route", "RouteTable", "Router"]
@@ -176,17 +182,46 @@ _VARIABLE = re.compile(
 
 
 class _Pattern(NamedTuple):
-    """A rule with converters, as one regular expression over the whole path."""
+    """A rule with converters, as one regular expression over the whole path.
+
+    Each variable has its name, the function that turns its text into its value (``None``
+    when the text is the value), and whether a ``/`` in the text means no match.
+    """
 
     regex: re.Pattern[str]
-    converters: tuple[tuple[str, BaseConverter], ...]
+    variables: tuple[tuple[str, Callable[[str], Any] | None, bool], ...]
     methods: frozenset[str]
     endpoint: str
 
 
+# werkzeug's converters whose patterns cannot match a "/", so their text need not be checked.
+_WITHIN_A_SEGMENT = (UnicodeConverter, IntegerConverter, FloatConverter, UUIDConverter)
+
+
+def _variable(
+    name: str, converter: BaseConverter
+) -> tuple[str, Callable[[str], Any] | None, bool]:
+    """Describe one variable for ``_DynamicRoutes.match``, with werkzeug's conversion made cheap
+    where it is a no-op (``<name>``) or plain ``int`` (``<int:name>`` without options)."""
+    convert: Callable[[str], Any] | None = converter.to_python
+    kind = type(converter)
+    if kind is UnicodeConverter:
+        convert = None
+    elif (
+        isinstance(converter, IntegerConverter)
+        and kind is IntegerConverter
+        and not converter.fixed_digits
+        and converter.min is None
+        and converter.max is None
+    ):
+        convert = int  # what its to_python does then; a ValueError is its ValidationError
+    slash_refuses = converter.part_isolating and kind not in _WITHIN_A_SEGMENT
+    return name, convert, slash_refuses
+
+
 def _compile(rule: Rule) -> _Pattern:
     parts: list[str] = []
-    converters: list[tuple[str, BaseConverter]] = []
+    variables: list[tuple[str, Callable[[str], Any] | None, bool]] = []
     position = 0
     for found in _VARIABLE.finditer(rule.rule):
         parts.append(re.escape(rule.rule[position : found.start()]))
@@ -194,11 +229,14 @@ def _compile(rule: Rule) -> _Pattern:
         name = found["variable"]
         converter = rule.get_converter(name, found["converter"] or "default", args, kwargs)
         parts.append(f"(?P<{name}>{converter.regex})")
-        converters.append((name, converter))
+        variables.append(_variable(name, converter))
         position = found.end()
     parts.append(re.escape(rule.rule[position:]))
     methods = frozenset(rule.methods or ())
-    return _Pattern(re.compile("".join(parts)), tuple(converters), methods, str(rule.endpoint))
+    return _Pattern(re.compile("".join(parts)), tuple(variables), methods, str(rule.endpoint))
+
+
+_NONE: list[_Pattern] = []
 
 
 def _first_segment(path: str) -> str:
@@ -231,13 +269,16 @@ class _DynamicRoutes:
             if found is not None or method not in pattern.methods:
                 return None
             values: dict[str, Any] = {}
-            for name, converter in pattern.converters:
+            for name, convert, slash_refuses in pattern.variables:
                 raw = matched[name]
-                if converter.part_isolating and "/" in raw:
+                if slash_refuses and "/" in raw:
                     return None  # werkzeug matches such a converter within one segment
+                if convert is None:
+                    values[name] = raw
+                    continue
                 try:
-                    values[name] = converter.to_python(raw)
-                except ValidationError:
+                    values[name] = convert(raw)
+                except (ValidationError, ValueError):
                     return None
             found = pattern.endpoint, values
         return found
@@ -247,7 +288,7 @@ class _DynamicRoutes:
         return any(pattern.regex.fullmatch(path) for pattern in self._candidates(path))
 
     def _candidates(self, path: str) -> list[_Pattern]:
-        filed = self._by_segment.get(_first_segment(path), [])
+        filed = self._by_segment.get(_first_segment(path), _NONE)
         return filed + self._anywhere if self._anywhere else filed
 
 

@@ -270,6 +270,8 @@ _RULES = [
 ]
 _PATHS = [
     "/users/42",
+    "/users/\u0663",  # an Arabic-Indic 3: a digit to the regex and to int()
+    "/users/" + "9" * 5000,  # more digits than int() takes
     "/users/bob",
     "/users/me",
     "/users/-3",
