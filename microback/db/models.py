@@ -7,7 +7,7 @@ helpers live here so that they are documented and tested once.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import peewee
 
@@ -31,6 +31,16 @@ def private(field: _F) -> _F:
     return field
 
 
+class _PrimaryKeyLookup(NamedTuple):
+    """``SELECT ... WHERE pk = ? LIMIT 1`` of one model, made once for one database."""
+
+    database: Any  # peewee's Database
+    key: Any  # the primary key field, which converts the value
+    sql: str
+    params_after_key: tuple[Any, ...]  # the LIMIT and OFFSET
+    query: Any  # peewee's ModelSelect, which turns the cursor's rows into model instances
+
+
 class Model(peewee.Model):
     """Base of ``db.Model``: ``get_or_404``, ``to_dict``, and constraint errors naming fields."""
 
@@ -46,6 +56,28 @@ class Model(peewee.Model):
         registry = cls.__dict__.get("__microback_models__", cls.__microback_models__)
         if registry is not None and "__microback_models__" not in cls.__dict__:
             registry.append(cls)
+
+    @classmethod
+    def get_by_id(cls: type[_M], pk: Any) -> _M:
+        """Return the row whose primary key is ``pk``, as peewee does; raise ``DoesNotExist``.
+
+        The most common query of an API, so its SQL is made once per model and database and
+        reused: peewee builds it anew on each call, which cost more than the query itself
+        (about 100 of 300 µs of CPU on PostgreSQL). The value is converted by the field and
+        sent as a parameter, as peewee sends it.
+        """
+        lookup = _primary_key_lookup(cls, pk) if type(pk) in (int, str) else None
+        if lookup is None:
+            return super().get_by_id(pk)
+        params = (lookup.key.db_value(pk), *lookup.params_after_key)
+        rows = lookup.query._get_cursor_wrapper(lookup.database.execute_sql(lookup.sql, params))
+        try:
+            return rows[0]  # type: ignore[no-any-return]
+        except IndexError:
+            raise cls.DoesNotExist(  # type: ignore[attr-defined]
+                f"{cls} instance matching query does not exist:\n"
+                f"SQL: {lookup.sql}\nParams: {list(params)}"
+            ) from None
 
     @classmethod
     def get_or_404(cls: type[_M], *query: Any, message: str | None = None, **filters: Any) -> _M:
@@ -111,3 +143,29 @@ class Model(peewee.Model):
                 error.field = field.name
                 error.description = f"the {field.name!r} field refers to a row that does not exist"
                 return
+
+
+def _primary_key_lookup(model: type[Model], pk: Any) -> _PrimaryKeyLookup | None:
+    """The model's lookup for its current database, made from peewee's own query for ``pk``
+    the first time; None when peewee must answer (no database yet, a composite key, a query
+    of another shape)."""
+    database: Any = model._meta.database
+    if isinstance(database, peewee.DatabaseProxy):
+        database = database.obj
+    lookup: _PrimaryKeyLookup | None = model.__dict__.get("_microback_pk_lookup")
+    if lookup is not None and lookup.database is database:
+        return lookup
+    key: Any = model._meta.primary_key
+    if (
+        database is None
+        or not isinstance(key, peewee.Field)
+        or isinstance(key, peewee.CompositeKey)
+    ):
+        return None
+    query = model.select().where(key == pk).paginate(1, 1)
+    sql, params = database.get_sql_context().sql(query).query()
+    if not params or params[0] != key.db_value(pk):  # type: ignore[no-untyped-call]
+        return None
+    lookup = _PrimaryKeyLookup(database, key, sql, tuple(params[1:]), query)
+    model._microback_pk_lookup = lookup  # type: ignore[attr-defined]
+    return lookup
