@@ -81,6 +81,7 @@ class Database:
         self._proxy = peewee.DatabaseProxy()
         self._url: str | None = None
         self.options = Options()
+        self._attached = False  # to an app; then atomic_requests is fixed (see init_app)
         self.Model: type[BaseModel] = type(
             "Model",
             (BaseModel,),
@@ -112,6 +113,11 @@ class Database:
         if not isinstance(url, str) or not url:
             raise DatabaseConfigError(f"the database URL must be a non-empty string, got {url!r}")
         database, parsed = build(url, options, SchemaNames(self._models))
+        if self._attached and parsed.atomic_requests != self.options.atomic_requests:
+            raise DatabaseConfigError(
+                "atomic_requests cannot change once the Database is attached to an app; "
+                "give it to Database(app, url, atomic_requests=...) or in the URL"
+            )
         self.close_all()
         self._proxy.initialize(database)
         self._url, self.options = url, parsed
@@ -127,9 +133,13 @@ class Database:
             )
         self.check()
         app.extensions["db"] = self
-        app.before_request(self._begin_request)
-        app.after_request(self._end_transaction)
+        # The transaction hooks only where there are transactions to run: two calls on every
+        # request were a tenth of a small one's cost in the framework.
+        if self.options.atomic_requests:
+            app.before_request(self._begin_request)
+            app.after_request(self._end_transaction)
         app.teardown(self._teardown)
+        self._attached = True
         app.errorhandler(ConstraintViolation)(answer)
         app.errorhandler(DatabaseUnavailable)(answer)
         app.errorhandler(InvalidValue)(answer)
@@ -246,11 +256,7 @@ class Database:
     # --- the request hooks ------------------------------------------------------------------
 
     def _begin_request(self, request: Request) -> None:
-        if (
-            self.options.atomic_requests
-            and request.method not in SAFE_METHODS
-            and request.endpoint is not None
-        ):
+        if request.method not in SAFE_METHODS and request.endpoint is not None:
             transaction = self.database.atomic()
             transaction.__enter__()
             request.environ[_TRANSACTION] = transaction

@@ -63,6 +63,17 @@ def test_unreachable_database_at_start_up_names_it_with_the_password_masked():
     assert "s3cret" not in message and "\n" not in message
 
 
+def test_atomic_requests_cannot_be_switched_once_attached_to_an_app(tmp_path):
+    # The app's transaction hooks are added, or not, when the Database is attached.
+    app = App(secret_key="k" * 32)
+    db = Database(app, f"sqlite:///{tmp_path}/a.db")
+    db.configure(f"sqlite:///{tmp_path}/b.db")  # a test moving the app elsewhere: fine
+
+    with pytest.raises(DatabaseConfigError, match="atomic_requests cannot change once"):
+        db.configure(f"sqlite:///{tmp_path}/b.db", atomic_requests=True)
+    assert db.url == f"sqlite:///{tmp_path}/b.db" and not db.options.atomic_requests
+
+
 def test_display_url_masks_the_password(tmp_path):
     db = Database(url=f"sqlite:///{tmp_path}/a.db")
     assert db.display_url == f"sqlite:///{tmp_path}/a.db"
