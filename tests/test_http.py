@@ -2,6 +2,9 @@ import json
 
 import pytest
 
+from microback import Response
+from microback.http import add_vary
+
 
 @pytest.fixture
 def echo_app(app):
@@ -334,3 +337,25 @@ def test_requests_read_the_environ_as_werkzeug_does(environ):
         assert getattr(ours, name) == getattr(theirs, name), name
     assert list(ours.headers) == list(theirs.headers)
     assert ours.environ["werkzeug.request"] is ours
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (None, "Cookie"),
+        ("Accept-Encoding", "Accept-Encoding, Cookie"),
+        ("accept-encoding, cookie", "accept-encoding, cookie"),  # listed already, in any case
+        ("*", "*"),  # varies on everything already
+    ],
+)
+def test_add_vary_lists_each_name_once(app, client, before, after):
+    @app.get("/")
+    def index(request):
+        response = Response(b"ok")
+        if before is not None:
+            response.headers["Vary"] = before
+        add_vary(response, "Cookie")
+        add_vary(response, "COOKIE")
+        return response
+
+    assert client.get("/").headers.getall("Vary") == [after]

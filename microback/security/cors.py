@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
 from ..app import App
-from ..http import Request, Response
+from ..http import Request, Response, add_vary
 from .csrf import normalize_origin
 
 __all__ = ["DEFAULT_HEADERS", "DEFAULT_METHODS", "Cors"]
@@ -151,7 +151,7 @@ class Cors:
     def add_headers(self, request: Request, response: _WerkzeugResponse) -> None:
         """The ``after_request`` hook: add the CORS headers for the request's origin."""
         if not self.any_origin:
-            response.vary.add("Origin")
+            add_vary(response, "Origin")
         origin = request.headers.get("Origin")
         if not self.allows(origin):
             return

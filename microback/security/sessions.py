@@ -17,7 +17,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
 from ..app import App
-from ..http import Request, json_dumps, json_loads
+from ..http import Request, add_vary, json_dumps, json_loads
 
 __all__ = ["CookieSessions", "Session", "SessionStore", "SessionTooLarge"]
 
@@ -159,7 +159,7 @@ class SessionStore:
         session: Session | None = request.__dict__.get("session")
         if session is None:
             return  # never read: nothing to do, and no Vary either
-        response.vary.add("Cookie")
+        add_vary(response, "Cookie")
         if not session.modified or response.status_code >= 500:
             return
         value = self.write(request, session)
