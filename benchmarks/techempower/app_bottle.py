@@ -1,4 +1,5 @@
-"""The six TechEmpower tests in Bottle, with plain peewee models (see suite.plain_database)."""
+"""The six TechEmpower tests and a param route in Bottle, with plain peewee models (see
+suite.plain_database)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,10 @@ def create_app(database_url: str) -> Bottle:
     @app.get("/json")
     def json_():
         return {"message": HELLO}
+
+    @app.get("/users/<user_id:int>")
+    def user(user_id):
+        return {"id": user_id}
 
     @app.get("/db")
     def single_query():

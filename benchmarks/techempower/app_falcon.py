@@ -1,4 +1,5 @@
-"""The six TechEmpower tests in Falcon, with plain peewee models (see suite.plain_database).
+"""The six TechEmpower tests and a param route in Falcon, with plain peewee models (see
+suite.plain_database).
 
 Falcon has no template engine; the fortunes page is built with ``html.escape`` (in
 ``suite.fortunes_html``), as for microback and raw WSGI.
@@ -42,6 +43,11 @@ class Plaintext:
 class Json:
     def on_get(self, req, resp):
         resp.media = {"message": HELLO}
+
+
+class User:
+    def on_get(self, req, resp, user_id):
+        resp.media = {"id": user_id}
 
 
 class SingleQuery:
@@ -96,6 +102,7 @@ def create_app(database_url: str) -> falcon.App:
     app = falcon.App(middleware=[CloseDatabase(database)])
     app.add_route("/plaintext", Plaintext())
     app.add_route("/json", Json())
+    app.add_route("/users/{user_id:int}", User())
     app.add_route("/db", SingleQuery(World))
     app.add_route("/queries", Queries(World))
     app.add_route("/fortunes", Fortunes(Fortune))

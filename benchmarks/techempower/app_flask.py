@@ -1,4 +1,5 @@
-"""The six TechEmpower tests in Flask, with plain peewee models (see suite.plain_database)."""
+"""The six TechEmpower tests and a param route in Flask, with plain peewee models (see
+suite.plain_database)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ def create_app(database_url: str) -> Flask:
     @app.get("/json")
     def json():
         return {"message": HELLO}
+
+    @app.get("/users/<int:user_id>")
+    def user(user_id):
+        return {"id": user_id}
 
     @app.get("/db")
     def single_query():

@@ -1,4 +1,4 @@
-"""The six TechEmpower tests in microback, with ``microback.db`` models."""
+"""The six TechEmpower tests and a param route in microback, with ``microback.db`` models."""
 
 from __future__ import annotations
 
@@ -46,6 +46,10 @@ def create_app(database_url: str) -> App:
     @app.get("/json")
     def json(request):
         return {"message": HELLO}
+
+    @app.get("/users/<int:user_id>")
+    def user(request, user_id):
+        return {"id": user_id}
 
     @app.get("/db")
     def single_query(request):

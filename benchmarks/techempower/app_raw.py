@@ -1,4 +1,5 @@
-"""The six TechEmpower tests in raw WSGI: a dict of handlers, plain peewee models.
+"""The six TechEmpower tests and a param route in raw WSGI: a dict of handlers, plain peewee
+models.
 
 The baseline the frameworks are measured against: no framework, only what the tests need.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from operator import itemgetter
 from typing import Any
 from urllib.parse import parse_qs
@@ -67,6 +69,11 @@ def create_app(database_url: str) -> Any:
         World.bulk_update(worlds, fields=[World.random_number])
         return JSON, json.dumps([as_json(world) for world in worlds]).encode()
 
+    user_path = re.compile(r"/users/([0-9]+)\Z").match  # the one route with a variable
+
+    def user(environ):
+        return JSON, json.dumps({"id": int(user_path(environ["PATH_INFO"])[1])}).encode()
+
     routes = {
         "/plaintext": plaintext,
         "/json": json_,
@@ -77,7 +84,8 @@ def create_app(database_url: str) -> Any:
     }
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        handler = routes.get(environ["PATH_INFO"])
+        path = environ["PATH_INFO"]
+        handler = routes.get(path) or (user if user_path(path) else None)
         if handler is None or environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
             start_response("404 Not Found", [("Content-Type", PLAIN), ("Content-Length", "9")])
             return [b"Not Found"]

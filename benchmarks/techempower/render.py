@@ -266,12 +266,16 @@ def targets(index: dict[tuple[Any, ...], dict[str, Any]], connections: int) -> l
     """The ratios issue 6 sets as targets, where this run has the numbers for them."""
     wanted = [
         ("json", None, "microback", "microback", "pywsgi", "raw", 2.0),
+        ("param", None, "microback", "microback", "pywsgi", "raw", 2.0),
         ("plaintext", None, "microback", "microback", "pywsgi", "raw", 2.0),
         ("json", None, "microback", "microback", "microback", "falcon", 1.0),
+        ("param", None, "microback", "microback", "microback", "falcon", 1.0),
         ("plaintext", None, "microback", "microback", "microback", "falcon", 1.0),
         ("json", None, "microback-w2", "microback", "gunicorn-w2", "flask", 3.0),
+        ("param", None, "microback-w2", "microback", "gunicorn-w2", "flask", 3.0),
         ("plaintext", None, "microback-w2", "microback", "gunicorn-w2", "flask", 3.0),
         ("json", None, "microback", "microback", "gunicorn-w1", "flask", 3.0),
+        ("param", None, "microback", "microback", "gunicorn-w1", "flask", 3.0),
     ]
     for test in ("db", "queries", "fortunes", "updates"):
         wanted.append((test, "postgresql", "microback", "microback", "microback", "flask", 1.5))

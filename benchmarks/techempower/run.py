@@ -1,4 +1,5 @@
-"""Run the six TechEmpower test types on every implementation and server, loaded by wrk.
+"""Run the six TechEmpower test types and a param route on every implementation and server,
+loaded by wrk.
 
     python benchmarks/techempower/run.py              # the full run (about an hour)
     python benchmarks/techempower/run.py --quick      # smoke test, under two minutes

@@ -5,6 +5,8 @@ The test types follow TechEmpower's requirements
 
 - plaintext ``/plaintext``: ``Hello, World!`` as ``text/plain``;
 - JSON ``/json``: ``{"message": "Hello, World!"}``, serialized per request;
+- param route ``/users/<id>``: ``{"id": <id>}``, the id read from the path as an integer by
+  the framework's router (not a TechEmpower test: issue 6 sets targets for it);
 - single query ``/db``: one random ``World`` row as ``{"id": ..., "randomNumber": ...}``;
 - multiple queries ``/queries?queries=N``: a list of N rows, each read by its own query;
   N is clamped to 1..500 and anything that is not an integer counts as 1;
@@ -32,6 +34,7 @@ POOL_TIMEOUT = 5  # seconds; microback.db's default pool_timeout
 STALE_TIMEOUT = 600  # seconds; microback.db's default stale_timeout
 
 HELLO = "Hello, World!"
+PARAM_ID = 42  # the id the param route is loaded with
 EXTRA_FORTUNE = "Additional fortune added at request time."
 
 #: TechEmpower's fortune table, id and message.
@@ -69,6 +72,7 @@ LABELS = {
 PATHS = {
     "plaintext": "/plaintext",
     "json": "/json",
+    "param": f"/users/{PARAM_ID}",
     "db": "/db",
     "queries": "/queries?queries=20",
     "fortunes": "/fortunes",

@@ -14,12 +14,13 @@ What is checked (after TechEmpower's ``verifications.py``):
   chunked`` (over HTTP only);
 - ``Server`` and ``Date`` (a valid HTTP date) when ``server_headers`` is set: these come from
   the server, so an in-process call cannot have them;
-- bodies: plaintext and JSON exactly; a row is ``{"id": 1..10000, "randomNumber":
-  1..10000}`` with integer values; the queries and updates tests answer a list of exactly
-  the clamped number of rows; the fortunes page has exactly TechEmpower's structure
-  (``<!DOCTYPE html>``, title, one table, a header row, a row per fortune and nothing else),
-  with every fortune plus the one added at request time, sorted by message, and escaped —
-  an unescaped ``<script>`` becomes an element, which fails the structure check.
+- bodies: plaintext, JSON and the param route's ``{"id": 42}`` exactly; a row is
+  ``{"id": 1..10000, "randomNumber": 1..10000}`` with integer values; the queries and
+  updates tests answer a list of exactly the clamped number of rows; the fortunes page has
+  exactly TechEmpower's structure (``<!DOCTYPE html>``, title, one table, a header row, a
+  row per fortune and nothing else), with every fortune plus the one added at request time,
+  sorted by message, and escaped — an unescaped ``<script>`` becomes an element, which fails
+  the structure check.
 
 Whether rows come from the database and updates are written is for the caller to check
 against the database: see :func:`rows_problems`.
@@ -34,11 +35,12 @@ from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Any
 
-from suite import EXTRA_FORTUNE, FORTUNES, HELLO, MAX_QUERIES, ROWS
+from suite import EXTRA_FORTUNE, FORTUNES, HELLO, MAX_QUERIES, PARAM_ID, ROWS
 
 CONTENT_TYPES = {
     "plaintext": ("text/plain", "text/plain;charset=utf-8"),
     "json": ("application/json", "application/json;charset=utf-8"),
+    "param": ("application/json", "application/json;charset=utf-8"),
     "db": ("application/json", "application/json;charset=utf-8"),
     "queries": ("application/json", "application/json;charset=utf-8"),
     "updates": ("application/json", "application/json;charset=utf-8"),
@@ -132,6 +134,10 @@ def _json_problems(test: str, body: bytes, queries: str | None) -> list[str]:
     if test == "json":
         if data != {"message": HELLO}:
             return [f"JSON {data!r}, expected {{'message': {HELLO!r}}}"]
+        return []
+    if test == "param":
+        if data != {"id": PARAM_ID} or type(data["id"]) is not int:
+            return [f"JSON {data!r}, expected {{'id': {PARAM_ID}}} (an integer)"]
         return []
     if test == "db":
         return _row_problems(data)

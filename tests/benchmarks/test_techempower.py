@@ -40,6 +40,13 @@ def test_json(bench_app):
     assert response.json == {"message": "Hello, World!"}
 
 
+def test_param_route_reads_the_id_from_the_path(bench_app):
+    response = check(bench_app, "param", "/users/42")
+    assert response.json == {"id": 42}
+    assert get(bench_app, "/users/7")[0].json == {"id": 7}  # not a constant answer
+    assert get(bench_app, "/users/seven")[0].status_int == 404  # an int variable
+
+
 def test_single_query_answers_random_rows_from_the_database(bench_app, world_table):
     rows = [check(bench_app, "db", "/db").json for _ in range(10)]
     assert verify.rows_problems(rows, world_table()) == []

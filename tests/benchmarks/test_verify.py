@@ -64,6 +64,20 @@ CASES = {
         {},
         "expected {'message'",
     ),
+    "a param route answering a string id": (
+        "param",
+        JSON,
+        body_of({"id": "42"}),
+        {},
+        "expected {'id': 42}",
+    ),
+    "a param route answering another id": (
+        "param",
+        JSON,
+        body_of({"id": 7}),
+        {},
+        "expected {'id': 42}",
+    ),
     "a row with a string number": (
         "db",
         JSON,
