@@ -197,6 +197,14 @@ class App(Router):
             return response(environ, start)
         finally:
             self._run_teardown(request, error)
+            # Break the reference cycles a request would leave for the garbage collector:
+            # werkzeug keeps the request in the environ, which the request holds (Flask breaks
+            # it the same way when a request ends), and an HTTP error's traceback holds the
+            # frames that hold the request (26 objects for every 404). The traceback of an
+            # HTTP error explains nothing once it is answered; any other error keeps its own.
+            environ["werkzeug.request"] = None
+            if isinstance(error, HTTPException):
+                error.__traceback__ = None
 
     def _dispatch(self, request: Request) -> _WerkzeugResponse:
         if not self._hosts.allows(request.environ):

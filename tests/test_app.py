@@ -2,14 +2,17 @@ import concurrent.futures
 import dataclasses
 import datetime
 import decimal
+import gc
 import logging
 import time
 import uuid
 
 import pytest
 from werkzeug.exceptions import Conflict
+from werkzeug.test import EnvironBuilder
 
 from microback import App, Response, abort, redirect
+from microback.security import CookieSessions
 from microback.testing import TestClient
 
 
@@ -588,3 +591,37 @@ def test_automatic_options_runs_before_request_hooks(app, client):
 
     assert client.options("/thing").headers["Allow"] == "GET, HEAD, OPTIONS"
     assert client.options("/thing", headers={"X-Blocked": "1"}, status=403).text == "blocked"
+
+
+@pytest.mark.parametrize("path", ["/", "/nowhere", "/forbidden", "/session"])
+def test_a_request_leaves_nothing_for_the_garbage_collector(path):
+    # Cycles are freed only by a collection, which then pauses every request in the process.
+    app = App(secret_key="k" * 32)
+    CookieSessions(app)
+
+    @app.get("/")
+    def index(request):
+        return {"ok": True}
+
+    @app.get("/forbidden")
+    def forbidden(request):
+        abort(403, "not yours")
+
+    @app.get("/session")
+    def visit(request):
+        request.session["visits"] = request.session.get("visits", 0) + 1
+        return {"visits": request.session["visits"]}
+
+    def call() -> None:
+        environ = EnvironBuilder(path=path).get_environ()
+        list(app(environ, lambda status, headers, exc_info=None: None))
+
+    call()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(10):
+            call()
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
