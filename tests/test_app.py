@@ -100,16 +100,21 @@ def test_json_understands_common_types(app, client):
     }
 
 
+def _containing_itself() -> list:
+    value: list = []
+    value.append(value)
+    return value
+
+
 @pytest.mark.parametrize(
-    ("value", "expected"),
+    ("make_value", "expected"),
     [
-        ({"ratio": float("nan")}, "Out of range float values are not JSON compliant"),
-        (_contains_itself := [], "the value contains itself, or is nested too deeply for JSON"),
+        (lambda: {"ratio": float("nan")}, "Out of range float values are not JSON compliant"),
+        (_containing_itself, "the value contains itself, or is nested too deeply for JSON"),
     ],
 )
-def test_values_json_cannot_hold_are_a_logged_500(app, client, caplog, value, expected):
-    if value is _contains_itself:
-        value.append(value)
+def test_values_json_cannot_hold_are_a_logged_500(app, client, caplog, make_value, expected):
+    value = make_value()
 
     @app.get("/")
     def index(request):
