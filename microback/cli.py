@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=_port, help=f"port to listen on, 0 for any free ({DEFAULT_PORT})"
     )
     serve.add_argument(
+        "-b",
         "--bind",
         action="append",
         type=_bind_option,
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--host/--port are used only when given",
     )
     serve.add_argument(
+        "-w",
         "--workers",
         type=_workers,
         metavar="N",

@@ -419,8 +419,13 @@ class _MaxBodyStream(LimitedStream):
 
     werkzeug's limited stream stops at the limit without saying whether more was sent, so a
     larger body would reach the handler cut short. This one looks one byte further and
-    answers 413 if there is one.
+    answers 413 if there is one. It is a *maximum* (``is_max``): the end of the stream
+    before the limit is the end of the body, not a client that went away (the server that
+    set ``wsgi.input_terminated`` reports a body cut short by raising from ``read``).
     """
+
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
+        super().__init__(stream, limit, is_max=True)
 
     def on_exhausted(self) -> None:
         if self._stream.read(1):

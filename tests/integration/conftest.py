@@ -185,6 +185,34 @@ class ServerProcess:
             self.process.stderr.close()
 
 
+@contextlib.contextmanager
+def gunicorn(target: str, cwd: Path, *options: str) -> Iterator[int]:
+    """Run gunicorn's gevent worker on *target* (``module:app``); give its port, stop it after."""
+    # --no-control-socket: gunicorn 27 would otherwise open one in ~/.gunicorn/.
+    command = [
+        sys.executable, "-m", "gunicorn", "-k", "gevent", "--no-control-socket",
+        "--bind", "127.0.0.1:0", "--chdir", str(cwd), *options, target,
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, env=child_env(), stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+    )
+    try:
+        assert process.stderr is not None
+        port = None
+        for line in process.stderr:
+            if "Listening at: http://127.0.0.1:" in line:
+                port = int(line.rsplit(":", 1)[1].split()[0])
+            if "Booting worker" in line:
+                break
+        assert port is not None, "gunicorn did not start"
+        yield port
+    finally:
+        process.send_signal(signal.SIGINT)  # gunicorn's quick stop; SIGTERM takes seconds here
+        process.wait(timeout=30)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
 class StartServer(Protocol):
     def __call__(self, *args: str, cwd: Path | None = None, port: int = 0) -> ServerProcess: ...
 

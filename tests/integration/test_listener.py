@@ -156,6 +156,24 @@ def test_serves_on_a_unix_socket_and_other_addresses(
     assert not path.exists()  # removed by the server that made it
 
 
+def test_short_options_for_workers_and_bind_as_gunicorn_users_type_them(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    write_module(tmp_path, "rawapp.py", RAW_APP)
+    path = tmp_path / "short.sock"
+    server = start_server("rawapp:app", "-w", "2", "-b", f"unix:{path}")
+
+    with socket.socket(socket.AF_UNIX) as client:
+        client.settimeout(10)
+        client.connect(str(path))
+        http_request(client, "/", "Connection: close\r\n")
+        answer = read_response(client)
+
+    assert answer.startswith(b"HTTP/1.1 200 OK")
+    assert f"listening on unix:{path}" in server.log
+    server.wait_for_line(r"2 worker\(s\) serving")
+
+
 def test_bad_bind_option_is_a_usage_error(tmp_path: Path) -> None:
     result = run_microback("serve", "app:app", "--bind", "8000", cwd=tmp_path)
 
