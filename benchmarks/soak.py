@@ -20,6 +20,10 @@ after warm-up) is saved as JSON in ``benchmarks/results/``.
     python benchmarks/soak.py --duration 3600        # one hour, 50 requests/s, 30 users
     python benchmarks/soak.py --duration 60 --no-save   # a smoke test
 
+To soak a fixed commit while the working tree changes, run an exported copy with
+``PYTHONPATH`` pointing at it (so the server imports that copy's microback too) and
+``--results`` pointing back here.
+
 Needs PostgreSQL on 127.0.0.1:5432 (``--server-url``); the database ``microback_soak_<pid>``
 is created and dropped by the run.
 """
@@ -419,6 +423,12 @@ def main() -> int:
         help="a PostgreSQL database to create the soak database from",
     )
     parser.add_argument("--no-save", action="store_true", help="print the result, save nothing")
+    parser.add_argument(
+        "--results", type=Path, default=RESULTS, help="where to save it (benchmarks/results)"
+    )
+    parser.add_argument(
+        "--commit", default=None, help="the commit measured, when run from an exported copy"
+    )
     args = parser.parse_args()
     warmup = args.duration / 6 if args.warmup is None else args.warmup
 
@@ -465,7 +475,8 @@ def main() -> int:
         latencies = sorted(stats.latencies)
         result = {
             "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "commit": subprocess.run(
+            "commit": args.commit
+            or subprocess.run(
                 ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
             ).stdout.strip(),
             "options": {**vars(args), "warmup": warmup},
@@ -502,11 +513,11 @@ def main() -> int:
     summary = {k: v for k, v in result.items() if k not in ("samples", "answers")}
     print(json.dumps(summary, indent=2))
     if not args.no_save:
-        RESULTS.mkdir(exist_ok=True)
+        args.results.mkdir(exist_ok=True)
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
-        path = RESULTS / f"soak-{stamp}.json"
+        path = args.results / f"soak-{stamp}.json"
         path.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"saved {path.relative_to(ROOT)}")
+        print(f"saved {path}")
     ok = check["ok"] and not stats.failures and result["server_errors"] == 0
     return 0 if ok else 1
 
