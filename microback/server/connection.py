@@ -165,11 +165,9 @@ class Connection:
         connections = self.site.connections
         idle = not parser.in_head
         if idle:
-            # A stopping server still answers a connection's first request (with Connection:
-            # close): another worker may be taking over, and the client, having just
-            # connected, has every reason to expect an answer.
-            if connections.draining and not self._fresh and not has_pending_input(self.sock):
-                return False
+            # A stopping server waits here as usual, up to the keep-alive timeout, and answers
+            # the request that comes (with Connection: close): the client may be sending it
+            # right now, and one that does not retry would lose it to a close.
             self._settimeout(limits.header_timeout if self._fresh else limits.keepalive_timeout)
             connections.idle[self] = None
         else:
@@ -272,7 +270,9 @@ class Connection:
                 time.monotonic() - started,
                 request_id,
             )
-        return keep_alive and not site.connections.draining
+        # What the response said, not whether the server is stopping now: a response sent
+        # just before a stop began promised the client that the connection stays open.
+        return keep_alive
 
     def _check_request(self) -> None:
         # Called as the response head is about to go out: a body that failed while the app

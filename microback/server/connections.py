@@ -1,9 +1,14 @@
-"""Track which connections are idle, so a graceful stop can close them at once.
+"""Track which connections are idle, so a full server can free a place for a new client.
 
 A keep-alive connection waiting for its next request is blocked in ``recv()``. Every
-connection registers itself while it waits like that; a stop then wakes exactly those with an
-end-of-file, and waits only for the requests in flight, which close their connection after
-their response (with ``Connection: close``).
+connection registers itself while it waits like that; when a new connection takes the last
+place, the one idle the longest is woken with an end-of-file and closes.
+
+A graceful stop does not close idle connections: their client may be sending its next request
+at that very moment, and a client that does not retry (``http.client`` does not) would lose it.
+Each one is left to its keep-alive timeout, and a request that arrives meanwhile is answered
+with ``Connection: close``. A stop therefore lasts at least until the connections that were
+idle when it began reach their keep-alive timeout (5 s by default), or their clients close.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ class Connections:
     """Registry shared by the server and its connections.
 
     ``draining`` turns true when the server starts stopping: from then on, every response
-    carries ``Connection: close`` and no connection waits for another request.
+    carries ``Connection: close``, so each connection serves one more request at most.
     """
 
     def __init__(self) -> None:
@@ -36,10 +41,8 @@ class Connections:
         self.idle: dict[IdleConnection, None] = {}
 
     def drain(self) -> None:
-        """Refuse further requests on open connections and close those waiting idle."""
+        """Answer one more request at most on each open connection (see the module docstring)."""
         self.draining = True
-        for conn in list(self.idle):
-            conn.close_if_idle()
 
     def make_room(self) -> None:
         """Close the keep-alive connection idle the longest, when every place is taken.

@@ -20,9 +20,10 @@ connection cap, and each is cut off by the header deadline (see :mod:`.limits`).
 A graceful stop, on SIGTERM or SIGINT (Ctrl-C) or :meth:`Server.stop`:
 
 1. close the listening socket, so new connections are refused at once;
-2. close idle keep-alive connections, and mark every response still to be sent with
-   ``Connection: close``;
-3. wait up to ``graceful_timeout`` seconds for the requests in flight to finish;
+2. mark every response still to be sent with ``Connection: close``: each open connection
+   serves one more request at most, and one idle closes at its keep-alive timeout (closing
+   it at once would lose a request its client may be sending; see :mod:`.connections`);
+3. wait up to ``graceful_timeout`` seconds for the connections to finish;
 4. cut off whatever is still running, and return.
 
 A second signal during the wait skips to step 4. A worker process passes the signals it

@@ -495,15 +495,24 @@ class Load:
 
     Each answer's JSON is kept with the time it arrived. With *keep_alive*, each thread reuses
     one connection and, like every HTTP client (RFC 9112, 9.3.1), sends a request again on a
-    new connection when a reused one was closed before any byte of the answer: a server closes
-    idle connections when it stops, and that race is the client's to handle. Without it, each
-    request has a connection of its own. Anything else is a failure.
+    new connection when a reused one was closed before any byte of the answer (RFC 9112 allows
+    a server to close an idle connection at any time). With *retry* false it does not, as
+    ``http.client`` alone does not: that too is a failure. Without *keep_alive*, each request
+    has a connection of its own. Anything else is a failure.
     """
 
-    def __init__(self, port: int, path: str = "/", threads: int = 4, keep_alive: bool = False):
+    def __init__(
+        self,
+        port: int,
+        path: str = "/",
+        threads: int = 4,
+        keep_alive: bool = False,
+        retry: bool = True,
+    ):
         self.port = port
         self.path = path
         self.keep_alive = keep_alive
+        self.retry = retry
         self.answers: list[tuple[float, dict[str, Any]]] = []
         self.failures: list[str] = []
         self.retried = 0
@@ -528,7 +537,7 @@ class Load:
                 else:
                     self.answers.append((time.monotonic(), json.loads(body)))
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
-                if not used:
+                if not used or not self.retry:
                     self.failures.append(repr(exc))
                 else:
                     self.retried += 1
