@@ -67,7 +67,7 @@ def test_repeated_reloads_fail_no_request_of_a_client_that_does_not_retry(
 
     assert load.failures == []
     assert len(load.answers) > 100
-    assert len(pids) >= 2 * RELOADS  # every generation answered: the reloads really happened
+    assert len(pids) > RELOADS  # every generation answered: the reloads really happened
 
 
 def test_a_stopping_server_answers_the_next_request_on_an_idle_connection(
