@@ -207,12 +207,9 @@ class App(Router):
                 error.__traceback__ = None
 
     def _dispatch(self, request: Request) -> _WerkzeugResponse:
-        if not self._hosts.allows(request.environ):
-            host = self._hosts.host_of(request.environ)[:100]
-            raise BadRequest(
-                f"the host {host!r} is not served here; add it to the allowed_hosts setting "
-                "(MICROBACK_ALLOWED_HOSTS)"
-            )
+        refusal = self._hosts.refusal(request.environ)
+        if refusal is not None:
+            raise BadRequest(refusal)
         routing_error: HTTPException | None = None
         options_for: list[str] | None = None
         try:

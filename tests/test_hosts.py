@@ -74,3 +74,115 @@ def test_bad_proxy_setting_is_refused():
         App(secret_key="x" * 32, trusted_proxies=["10.0.0.300"])
     with pytest.raises(SettingsError, match="must be a list of strings"):
         App(secret_key="x" * 32, allowed_hosts="example.com")
+
+
+#: Host values that are not ``name[:port]`` (RFC 9110 §7.2), each with the reason given.
+MALFORMED_HOSTS = [
+    ("localhost:80@evil.example", "'@' cannot be part of a host name"),
+    ("user@localhost", "'@' cannot be part of a host name"),
+    ("evil.com/.example.com", "'/' cannot be part of a host name"),
+    ("localhost/path", "'/' cannot be part of a host name"),
+    ("evil.com\\.example.com", "'\\\\' cannot be part of a host name"),
+    ("local host", "' ' cannot be part of a host name"),
+    ("localhost?x", "'?' cannot be part of a host name"),
+    ("localhost#x", "'#' cannot be part of a host name"),
+    ("under_score.example.com", "'_' cannot be part of a host name"),
+    ("bücher.example.com", "non-ASCII characters; send an international name as punycode"),
+    ("a..example.com", "empty label"),
+    ("." + "a" * 64 + ".example.com", "empty label"),
+    ("a" * 64 + ".example.com", "longer than 63 characters"),
+    ("a." * 127 + "com", "longer than 253 characters"),
+    ("", "it is empty"),
+    (":80", "the name before ':' is empty"),
+    ("localhost:", "the port is empty"),
+    ("localhost:0", "the port is '0'"),
+    ("localhost:65536", "the port is '65536'"),
+    ("localhost:99999", "the port is '99999'"),
+    ("localhost:080", "the port is '080'"),
+    ("localhost:http", "the port is 'http'"),
+    ("localhost:80:80", "IPv6 address must be written in brackets"),
+    ("::1", "IPv6 address must be written in brackets"),
+    ("[::1", "no closing ']'"),
+    ("[::1]x", "only ':port' may follow"),
+    ("[::1]:", "the port is empty"),
+    ("[::1]:70000", "the port is '70000'"),
+    ("[fe80::1%25eth0]", "is not an IPv6 address"),
+    ("[localhost]", "is not an IPv6 address"),
+    ("[v1.fe80::1]", "is not an IPv6 address"),
+]
+
+
+@pytest.mark.parametrize(("host", "reason"), MALFORMED_HOSTS)
+def test_a_host_that_is_not_name_and_port_is_refused_before_routing(host, reason):
+    app = App(secret_key="x" * 32, allowed_hosts=["*"])
+    reached = []
+    app.before_request(reached.append)
+
+    @app.get("/reset")
+    def reset(request):
+        return {"link": request.host_url + "reset?token=secret"}
+
+    response = TestClient(app).get("/reset", headers={"Host": host}, status=400)
+    message = response.json["error"]["message"]
+    assert message.startswith("the Host header "), message
+    assert "is not a valid name[:port]: " in message
+    assert reason in message
+    assert reached == []  # refused before any hook or handler
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "example.com",
+        "EXAMPLE.com:8443",
+        "example.com.",
+        "xn--bcher-kva.example.com",
+        "a-b.example.com:1",
+        "example.com:65535",
+        "192.0.2.1:8000",
+        "[::1]",
+        "[::1]:8000",
+        "[2001:DB8::1]:443",
+        "[::ffff:192.0.2.1]",
+    ],
+)
+def test_names_and_ip_addresses_with_or_without_a_port_are_valid(host):
+    client = make_client(allowed_hosts=["*"])
+    assert client.get("/where", headers={"Host": host}).status_int == 200
+
+
+def test_suffix_patterns_match_whole_names_only():
+    client = make_client(allowed_hosts=[".example.com", "[2001:db8::1]"])
+    for host in ("example.com", "a.example.com:8000", "A.Example.COM.", "[2001:DB8::1]:443"):
+        assert client.get("/where", headers={"Host": host}).status_int == 200, host
+    for host in ("evil.com/.example.com", "evil.com\\.example.com", "evil.com?.example.com"):
+        message = client.get("/where", headers={"Host": host}, status=400).json["error"]
+        assert "is not a valid name[:port]" in message["message"], host
+    assert client.get("/where", headers={"Host": "evilexample.com"}, status=400)
+
+
+def test_the_password_reset_link_names_only_an_allowed_host():
+    # The attack of issue 20: werkzeug 3.0 gave request.host_url = http://localhost:80@evil.example/
+    app = App(secret_key="x" * 32)
+
+    @app.get("/forgot")
+    def forgot(request):
+        return {"link": request.host_url + "reset?token=t"}
+
+    client = TestClient(app)
+    assert client.get("/forgot", headers={"Host": "localhost:8000"}).json == {
+        "link": "http://localhost:8000/reset?token=t"
+    }
+    client.get("/forgot", headers={"Host": "localhost:80@evil.example"}, status=400)
+
+
+def test_x_forwarded_host_is_never_believed_even_from_a_trusted_proxy():
+    # Only the Host header names the host, and it is the one checked: a proxy that rewrites
+    # Host must pass the client's on (nginx: proxy_set_header Host $host).
+    client = make_client(trusted_proxies=["10.0.0.0/8"])
+    response = client.get(
+        "/where",
+        headers={"Host": "localhost", "X-Forwarded-Host": "evil.example"},
+        extra_environ={"REMOTE_ADDR": "10.0.0.1"},
+    )
+    assert response.json["url"] == "http://localhost/where"
