@@ -14,6 +14,7 @@ import functools
 import html
 import json
 import math
+import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar, cast, overload
@@ -31,6 +32,8 @@ from werkzeug.utils import redirect as _werkzeug_redirect
 from werkzeug.wrappers import Request as _WerkzeugRequest
 from werkzeug.wrappers import Response as _WerkzeugResponse
 from werkzeug.wsgi import LimitedStream, _get_server, get_input_stream
+
+from .routing import INT64_MAX, INT64_MIN
 
 if TYPE_CHECKING:
     from http import HTTPStatus
@@ -117,10 +120,41 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    # json.loads turns 1e999 into inf, which no JSON encoder (ours included) writes back.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {_shown(text)} is too large for a 64-bit float")
+    return value
+
+
+# A \uD800-\uDFFF escape, or such a character in a str: json.loads keeps a lone one in the
+# string it returns, and then nothing can encode the string as UTF-8 (a 500 on the way out).
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+_SURROGATE_CHARACTER = re.compile(r"[\ud800-\udfff]")
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first string in ``value`` (keys included) that holds a lone surrogate, if any."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE_CHARACTER.search(item):
+                return item
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
 def json_loads(
     data: str | bytes, *, object_hook: Callable[[dict[str, Any]], Any] | None = None
 ) -> Any:
-    """Parse strictly: UTF-8 only (RFC 8259), no NaN/Infinity, bounded nesting.
+    """Parse strictly: UTF-8 only (RFC 8259), no NaN/Infinity, bounded nesting, numbers that
+    fit a 64-bit float (no ``1e999``), strings of Unicode characters (no lone ``"\\ud800"``).
 
     Every failure is a ``ValueError``, so a hostile body cannot turn into a 500.
     """
@@ -128,9 +162,19 @@ def json_loads(
         # json.loads would guess UTF-16/32 from the first bytes; JSON on the wire is UTF-8.
         data = data.decode("utf-8-sig")
     try:
-        return json.loads(data, parse_constant=_reject_constant, object_hook=object_hook)
+        value = json.loads(
+            data,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            object_hook=object_hook,
+        )
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+    # Only a body with such an escape is walked: escaped pairs are joined into one character.
+    if _SURROGATE.search(data) and (bad := _lone_surrogate(value)) is not None:
+        code = f"\\u{ord(_SURROGATE_CHARACTER.findall(bad)[0]):04x}"
+        raise ValueError(f"a string holds a lone UTF-16 surrogate ({code}), not a character")
+    return value
 
 
 class MissingField(BadRequest, KeyError):
@@ -206,13 +250,22 @@ class JSONObject(dict[str, Any]):
     def get_int(
         self, name: str, default: Any = _MISSING, *, min: int | None = None, max: int | None = None
     ) -> Any:
-        """Read a whole number (not a boolean, not 1.5) within ``[min, max]``."""
+        """Read a whole number (not a boolean, not 1.5) within ``[min, max]``.
+
+        An unset bound is a signed 64-bit integer's: no database column holds more, and
+        SQLite's driver fails on it with an error that names no field.
+        """
         expected = _describe_range("an integer", min, max)
 
         def accept(v: Any) -> bool:
             return isinstance(v, int) and not isinstance(v, bool) and _within(v, min, max)
 
-        return self._typed(name, default, accept, expected)
+        value = self._typed(name, default, accept, expected)
+        if value is not default and not INT64_MIN <= value <= INT64_MAX:
+            low = INT64_MIN if min is None else min
+            high = INT64_MAX if max is None else max
+            raise InvalidField(name, f"must be {_describe_range('an integer', low, high)}")
+        return value
 
     def get_float(
         self,
@@ -229,7 +282,12 @@ class JSONObject(dict[str, Any]):
             return isinstance(v, int | float) and not isinstance(v, bool) and _within(v, min, max)
 
         value = self._typed(name, default, accept, expected)
-        return value if value is default else float(value)
+        if value is default:
+            return value
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond the floats, such as 10**400
+            raise InvalidField(name, f"must be {expected}, got a number too large") from None
 
     def get_bool(self, name: str, default: Any = _MISSING) -> Any:
         """Read ``true`` or ``false``."""

@@ -33,10 +33,41 @@ from werkzeug.routing.converters import (
 )
 from werkzeug.routing.rules import parse_converter_args
 
-__all__ = ["BaseConverter", "Handler", "Match", "Route", "RouteTable", "Router"]
+__all__ = ["BaseConverter", "Handler", "IntConverter", "Match", "Route", "RouteTable", "Router"]
 
 Handler = Callable[..., Any]
 _H = TypeVar("_H", bound=Handler)
+
+#: The range of a signed 64-bit integer: what every database stores in its largest column.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+class IntConverter(IntegerConverter):
+    """``<int:name>``: werkzeug's, but bounded to a signed 64-bit integer unless told otherwise.
+
+    A larger number in a path is a 404 like any other path that names nothing, instead of a
+    value the database driver refuses (SQLite raises ``OverflowError``: a 500).
+    """
+
+    def __init__(
+        self,
+        map: Map,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = None,
+        signed: bool = False,
+    ) -> None:
+        low = INT64_MIN if min is None and signed else min
+        high = INT64_MAX if max is None else max
+        super().__init__(map, fixed_digits, low, high, signed)
+
+
+def _int64(text: str) -> int:
+    """``IntConverter.to_python`` of an unsigned ``<int:name>``, without werkzeug's checks."""
+    value = int(text)
+    if value > INT64_MAX:
+        raise ValueError(text)
+    return value
 
 
 class Route(NamedTuple):
@@ -208,13 +239,14 @@ def _variable(
     if kind is UnicodeConverter:
         convert = None
     elif (
-        isinstance(converter, IntegerConverter)
-        and kind is IntegerConverter
+        isinstance(converter, IntConverter)
+        and kind is IntConverter
         and not converter.fixed_digits
+        and not converter.signed
         and converter.min is None
-        and converter.max is None
+        and converter.max == INT64_MAX
     ):
-        convert = int  # what its to_python does then; a ValueError is its ValidationError
+        convert = _int64  # what its to_python does then; a ValueError is its ValidationError
     slash_refuses = converter.part_isolating and kind not in _WITHIN_A_SEGMENT
     return name, convert, slash_refuses
 
@@ -296,7 +328,7 @@ class RouteTable:
     """The compiled routes of an app: werkzeug's ``Map``, and the shortcuts in front of it."""
 
     def __init__(self, converters: dict[str, type[BaseConverter]] | None = None) -> None:
-        self.map = Map(converters=converters)
+        self.map = Map(converters={"int": IntConverter, **(converters or {})})
         self.handlers: dict[str, Handler] = {}
         self._static: dict[str, dict[str, str]] = {}
         self._dynamic = _DynamicRoutes()

@@ -66,6 +66,64 @@ def test_good_json_is_parsed(echo_app, client):
     assert vendor.json == {"received": [1]}
 
 
+TOO_LARGE = (
+    "malformed JSON in the request body: the number '1e999' is too large for a 64-bit float"
+)
+SURROGATE = "a string holds a lone UTF-16 surrogate"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("1e999", TOO_LARGE),
+        ('{"a": [1, {"b": 1e999}]}', TOO_LARGE),
+        ("-1e999", TOO_LARGE.replace("'1e999'", "'-1e999'")),
+        ('{"a": -1E+999}', TOO_LARGE.replace("'1e999'", "'-1E+999'")),
+        (
+            '"\\ud800"',
+            f"malformed JSON in the request body: {SURROGATE} (\\ud800), not a character",
+        ),
+        (
+            '"\\udfff"',
+            f"malformed JSON in the request body: {SURROGATE} (\\udfff), not a character",
+        ),
+        ('{"a": ["ok", {"b": "x\\uDBFFy"}]}', f"malformed JSON in the request body: {SURROGATE}"),
+        ('{"\\udc00": 1}', f"malformed JSON in the request body: {SURROGATE}"),
+        ('["\\udfff\\ud800"]', f"malformed JSON in the request body: {SURROGATE}"),
+    ],
+)
+def test_json_that_python_could_not_send_back_is_a_400(echo_app, client, body, message):
+    # An infinite float or a lone surrogate parsed fine and then failed on the way out: a 500.
+    response = client.post("/echo", body, headers={"Content-Type": "application/json"}, status=400)
+    assert response.json["error"]["message"].startswith(message)
+
+
+def test_json_keeps_escaped_pairs_tiny_numbers_and_escaped_backslashes(echo_app, client):
+    body = '["\\ud83d\\ude00", 1e-999, 1.5e308, "\\\\ud800", "\\u00e9"]'
+    response = client.post("/echo", body, headers={"Content-Type": "application/json"})
+    assert response.json == {"received": ["\U0001f600", 0.0, 1.5e308, "\\ud800", "é"]}
+
+
+def test_get_float_rejects_what_does_not_fit_a_float(app, client):
+    @app.post("/score")
+    def score(request):
+        return {"score": request.json_object.get_float("score")}
+
+    response = client.post(
+        "/score",
+        '{"score": 1' + "0" * 400 + "}",
+        status=400,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.json["error"]["message"] == (
+        "the 'score' field must be a number, got a number too large"
+    )
+    assert client.post(
+        "/score", '{"score": 1e999}', status=400, headers={"Content-Type": "application/json"}
+    )
+    assert client.get("/score", status=405)
+
+
 @pytest.fixture
 def params_app(app):
     @app.get("/int")

@@ -141,7 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(status, run_status)
     status.add_argument(
-        "--check", action="store_true", help="exit with status 1 if a migration is pending"
+        "--check",
+        action="store_true",
+        help="exit with status 1 if a migration is pending or the models differ from the schema",
     )
 
     create = commands.add_parser(
@@ -234,11 +236,12 @@ def run_status(context: _Context, args: argparse.Namespace) -> int:
         gone = ", its file is missing" if m.path is None else ""
         print(f"[{mark}] {m.name:<{width}}  {when}{gone}")
     pending = [m for m in rows if m.pending]
-    if not rows:
-        print("no migrations yet: write one with 'microback db new NAME'")
-    elif pending:
+    changes = None
+    if pending:
         print(f"{len(pending)} pending: apply with 'microback db migrate'")
     else:
+        if not rows:
+            print("no migrations yet: write one with 'microback db new NAME'")
         changes = compare(context.db.database, context.db.models, keep=[migrations.table_name])
         if changes:
             print(
@@ -247,7 +250,7 @@ def run_status(context: _Context, args: argparse.Namespace) -> int:
             )
         else:
             print("the schema matches the models")
-    return EXIT_FAILED if args.check and pending else 0
+    return EXIT_FAILED if args.check and (pending or changes) else 0
 
 
 def run_create_tables(context: _Context, args: argparse.Namespace) -> int:

@@ -162,6 +162,9 @@ class SchemaNames:
 # PyMySQL codes that mean "try again": cannot connect, server gone or shutting down, connection
 # killed, too many connections, lock wait timeout, deadlock, query interrupted.
 _MYSQL_UNAVAILABLE = {1040, 1053, 1205, 1213, 1317, 1927, 2002, 2003, 2006, 2013, 2055, 4031}
+# Constraint failures that PyMySQL raises as OperationalError, not IntegrityError: a field
+# without a default left out (1364), a check constraint (MariaDB 4025, MySQL 3819).
+_MYSQL_INTEGRITY = {1364, 3819, 4025}
 _SQLITE_BUSY = {"SQLITE_BUSY", "SQLITE_LOCKED"}
 
 
@@ -173,6 +176,12 @@ def original(error: BaseException) -> BaseException:
 
 def _driver(error: BaseException) -> str:
     return type(error).__module__.split(".")[0]
+
+
+def _mysql_code(error: BaseException) -> int | None:
+    if _driver(error) != "pymysql" or not error.args or not isinstance(error.args[0], int):
+        return None
+    return error.args[0]
 
 
 def first_line(error: BaseException) -> str:
@@ -197,10 +206,14 @@ def translate(
             raw=str(error),
             retry_after=retry_after,
         )
-    if isinstance(error, peewee.IntegrityError):
-        return _integrity(original(error), schema, sql)
+    driver_error = original(error)
+    if isinstance(error, peewee.IntegrityError) or _mysql_code(driver_error) in _MYSQL_INTEGRITY:
+        return _integrity(driver_error, schema, sql)
     if isinstance(error, peewee.DataError) and not isinstance(error, InvalidValue):
         return _invalid_value(original(error), schema)
+    if isinstance(error, OverflowError):
+        # sqlite3 cannot bind an int beyond 64 bits; Model.save names the field before this.
+        return _invalid(None, "an integer is too large for the database", str(error))
     if isinstance(error, peewee.OperationalError | peewee.InterfaceError) and _unavailable(
         original(error)
     ):
@@ -212,15 +225,21 @@ def translate(
     return None
 
 
-_COLUMN = re.compile(r"""column ['"`]?(\w+)['"`]?""")
+# MySQL names the column as 'name', or as `database`.`table`.`column` (MariaDB's 1366); only
+# the last part is the column, and the database's name must not reach the client.
+_COLUMN = re.compile(r"""column (?:`[^`]*`\.)*[`'"]?(\w+)[`'"]?""")
 
 
 def _invalid_value(error: BaseException, schema: SchemaNames) -> InvalidValue:
     raw = first_line(error)
     found = _COLUMN.search(raw)  # MySQL names the column; PostgreSQL mostly does not
     field = schema.field(None, found.group(1)) if found else None
+    return _invalid(field, "too long, or of the wrong kind", raw)
+
+
+def _invalid(field: str | None, problem: str, raw: str) -> InvalidValue:
     where = f"the {field!r} field" if field else "its field"
-    invalid = InvalidValue(f"a value does not fit {where}: too long, or of the wrong kind")
+    invalid = InvalidValue(f"a value does not fit {where}: {problem}")
     invalid.field, invalid.raw = field, raw
     return invalid
 
@@ -243,8 +262,9 @@ def _unavailable(error: BaseException) -> bool:
 
         if isinstance(error, pymysql.err.InterfaceError):
             return True  # PyMySQL's "(0, '')": the connection is already closed
-        code = error.args[0] if error.args else None
-        return isinstance(error, pymysql.err.OperationalError) and code in _MYSQL_UNAVAILABLE
+        return isinstance(error, pymysql.err.OperationalError) and (
+            _mysql_code(error) in _MYSQL_UNAVAILABLE
+        )
     return False
 
 

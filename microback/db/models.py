@@ -12,12 +12,16 @@ from typing import Any, NamedTuple, TypeVar
 import peewee
 
 from ..http import abort
-from .errors import MissingReference
+from .errors import InvalidValue, MissingReference
 
 __all__ = ["Model", "private"]
 
 _F = TypeVar("_F", bound=peewee.Field)
 _M = TypeVar("_M", bound="Model")
+
+# The bits of each integer column type (peewee's field_type) on PostgreSQL and MySQL/MariaDB;
+# SQLite stores every integer in 64 bits.
+_INTEGER_BITS = {"SMALLINT": 16, "INT": 32, "AUTO": 32, "BIGINT": 64, "BIGAUTO": 64}
 
 
 def private(field: _F) -> _F:
@@ -122,13 +126,33 @@ class Model(peewee.Model):
         return {name: data.get(name) for name in names}
 
     def save(self, force_insert: bool = False, only: Any = None) -> int:
-        """Save as peewee does; a dangling foreign key on SQLite is answered naming the field."""
+        """Save as peewee does, answering 400 naming the field for a value the column cannot
+        hold: an integer out of its range, a string longer than ``max_length``. Checked here so
+        that every database answers alike (SQLite would store the long string, and fail on the
+        integer with an error that names no field). A dangling foreign key on SQLite is
+        answered naming the field too.
+        """
+        self._check_values(only)
         try:
             return int(super().save(force_insert=force_insert, only=only) or 0)
         except MissingReference as exc:
             if exc.field is None:
                 self._name_missing_reference(exc)
             raise
+
+    def _check_values(self, only: Any) -> None:
+        meta = self._meta
+        names = [f if isinstance(f, str) else f.name for f in only] if only else self.__data__
+        for name in names:
+            field = meta.fields.get(name)
+            value = self.__data__.get(name)
+            if field is None or value is None:
+                continue
+            problem = _value_problem(field, value)
+            if problem:
+                invalid = InvalidValue(f"the {name!r} field {problem}")
+                invalid.field = name
+                raise invalid
 
     def _name_missing_reference(self, error: MissingReference) -> None:
         # SQLite reports only "FOREIGN KEY constraint failed"; look for the key with no row.
@@ -143,6 +167,27 @@ class Model(peewee.Model):
                 error.field = field.name
                 error.description = f"the {field.name!r} field refers to a row that does not exist"
                 return
+
+
+def _value_problem(field: peewee.Field, value: Any) -> str:
+    """Say why the column of ``field`` cannot hold ``value`` ("" when it can, or may)."""
+    if isinstance(field, peewee.CharField) and isinstance(value, str):
+        limit = field.max_length
+        return f"must be at most {limit} characters long" if limit and len(value) > limit else ""
+    bits = _INTEGER_BITS.get(field.field_type)
+    if bits is None:
+        return ""
+    database: Any = field.model._meta.database
+    if isinstance(getattr(database, "obj", database), peewee.SqliteDatabase):
+        bits = 64
+    try:
+        stored = field.db_value(value)  # type: ignore[no-untyped-call]
+    except (TypeError, ValueError):  # peewee's int() of a list or an object
+        stored = value
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    if isinstance(stored, bool) or not isinstance(stored, int):
+        return "must be an integer"
+    return "" if low <= stored <= high else f"must be an integer from {low} to {high}"
 
 
 def _primary_key_lookup(model: type[Model], pk: Any) -> _PrimaryKeyLookup | None:

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 import peewee
 
 from ..http import InvalidParameter, Request, json_dumps, json_loads
+from ..routing import INT64_MAX, INT64_MIN
 
 __all__ = ["Page", "paginate"]
 
@@ -110,7 +111,11 @@ def _decode(cursor: str) -> Any:
         raise InvalidParameter(
             "cursor", "is not a cursor this API gave out; use the 'next' value of a page"
         ) from None
-    if not isinstance(value, int | float | str) or isinstance(value, bool):
+    if (
+        not isinstance(value, int | float | str)
+        or isinstance(value, bool)
+        or (isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX)
+    ):
         raise InvalidParameter("cursor", "is not a cursor this API gave out")
     return value
 

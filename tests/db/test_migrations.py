@@ -432,9 +432,13 @@ def test_new_migrate_status_rollback_through_the_command(
     assert out.splitlines()[2].startswith("[x] 0001_create_note  applied 20")
     assert out.splitlines()[-1] == "the schema matches the models"
 
+    assert project.run("status", target, "--check").splitlines()[-1] == (
+        "the schema matches the models"
+    )
     project.add_to_model("title = fields.CharField(null=True)")
     out = project.run("status", target)
     assert "the models differ from the schema (add column note.title)" in out
+    assert out == project.run("status", target, "--check", status=1)  # --check: 1 on drift too
     project.run("new", "add_note_title", target, "--auto")
     assert project.run("migrate", env={**project.env, "MICROBACK_APP": target}) == (
         "applied 0002_add_note_title\n"

@@ -78,6 +78,9 @@ def test_offset_pages(api):
         ("cursor=%27%3B%20DROP", "the 'cursor' parameter is not a cursor this API gave out"),
         ("cursor=WzFd&offset=2", "the 'offset' parameter cannot be combined with 'cursor'"),
         ("cursor=e30", "the 'cursor' parameter is not a cursor this API gave out"),
+        # [2**63] and [-2**63 - 1]: beyond any integer column (SQLite's driver raised a 500)
+        ("cursor=WzkyMjMzNzIwMzY4NTQ3NzU4MDhd", "the 'cursor' parameter is not a cursor"),
+        ("cursor=Wy05MjIzMzcyMDM2ODU0Nzc1ODA5XQ", "the 'cursor' parameter is not a cursor"),
     ],
 )
 def test_malformed_parameters_are_a_400_naming_them(api, query, message):
