@@ -10,14 +10,13 @@ from typing import NamedTuple
 
 from ..app import App
 
-__all__ = ["Finding", "deployment_findings"]
+__all__ = ["Finding", "deployment_findings", "secret_key_weakness"]
 
-#: Shorter keys can be brute-forced offline from one signed cookie.
+#: Bytes (UTF-8). Shorter keys can be brute-forced offline from one signed cookie.
 MIN_SECRET_LENGTH = 32
-#: Values copied from tutorials; a key anyone can read signs nothing.
-WELL_KNOWN_SECRETS = frozenset(
-    {"secret", "changeme", "change-me", "dev", "development", "test", "secret-key", "secret_key"}
-)
+#: Django's rule (security.W009): a key made of fewer different characters was typed, not
+#: drawn at random ("x" * 32 is 32 bytes and worthless).
+MIN_DISTINCT_CHARACTERS = 5
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 
 
@@ -26,6 +25,25 @@ class Finding(NamedTuple):
 
     setting: str
     message: str
+
+
+def secret_key_weakness(key: str) -> str | None:
+    """Say why ``key`` is obviously too weak to sign with, without quoting it; else None.
+
+    Three simple rules, none a measure of real entropy: at least ``MIN_SECRET_LENGTH`` bytes
+    (which also rules out "secret" and "changeme"), at least ``MIN_DISTINCT_CHARACTERS``
+    different characters, and not one shorter string repeated ("changeme" * 4). A key from
+    ``secrets.token_urlsafe(32)`` passes all three.
+    """
+    size = len(key.encode())
+    if size < MIN_SECRET_LENGTH:
+        return f"{size} bytes"
+    distinct = len(set(key))
+    if distinct < MIN_DISTINCT_CHARACTERS:
+        return f"only {distinct} different character{'s' if distinct > 1 else ''}"
+    if key in (key + key)[1:-1]:  # true exactly when key is a shorter string repeated
+        return "a shorter string repeated"
+    return None
 
 
 def deployment_findings(app: App) -> list[Finding]:
@@ -42,15 +60,12 @@ def deployment_findings(app: App) -> list[Finding]:
                 "every restart and differ between hosts; set MICROBACK_SECRET_KEY",
             )
         )
-    elif (
-        len(settings.secret_key) < MIN_SECRET_LENGTH
-        or settings.secret_key.lower() in WELL_KNOWN_SECRETS
-    ):
+    elif (weakness := secret_key_weakness(settings.secret_key)) is not None:
         found.append(
             Finding(
                 "secret_key",
-                f"the secret key is weak: use at least {MIN_SECRET_LENGTH} random characters "
-                '(python -c "import secrets; print(secrets.token_urlsafe(48))")',
+                f"the secret key is weak ({weakness}): use at least {MIN_SECRET_LENGTH} "
+                'random characters (python -c "import secrets; print(secrets.token_urlsafe(48))")',
             )
         )
     hosts = set(settings.allowed_hosts)

@@ -1,4 +1,7 @@
 import logging
+import secrets
+
+import pytest
 
 from microback import App
 from microback.security import CookieSessions, deployment_findings
@@ -46,3 +49,42 @@ def test_short_secret_is_weak():
     app = App(secret_key="x" * 31, allowed_hosts=["example.com"])
     [finding] = deployment_findings(app)
     assert finding.setting == "secret_key" and "at least 32" in finding.message
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("secret", "6 bytes"),
+        ("changeme", "8 bytes"),
+        ("x" * 16, "16 bytes"),
+        ("é" * 15, "30 bytes"),  # bytes, not characters, are what an attacker guesses
+        ("x" * 32, "only 1 different character"),
+        ("x" * 64, "only 1 different character"),
+        ("ab" * 32, "only 2 different characters"),
+        ("abcd" * 8, "only 4 different characters"),
+        ("changeme" * 4, "a shorter string repeated"),
+        ("secret" * 6, "a shorter string repeated"),
+        ("Secret-123" * 5, "a shorter string repeated"),
+    ],
+)
+def test_low_entropy_secrets_are_weak_and_say_why(key, why):
+    app = App(secret_key=key, allowed_hosts=["example.com"])
+    [finding] = deployment_findings(app)
+    assert finding.setting == "secret_key"
+    assert finding.message.startswith(f"the secret key is weak ({why}): use at least 32 ")
+    # Never quoted ("secret" is in "the secret key" and "import secrets", not as a quote).
+    assert key not in finding.message.replace("secret key", "").replace("secrets", "")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        GOOD_SECRET,
+        secrets.token_urlsafe(32),
+        secrets.token_hex(16),  # 32 hex digits: 128 random bits
+        "correct horse battery staple, and more words",
+    ],
+)
+def test_random_or_long_secrets_pass(key):
+    app = App(secret_key=key, allowed_hosts=["example.com"])
+    assert deployment_findings(app) == []
