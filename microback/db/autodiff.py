@@ -8,7 +8,11 @@ they leave out:
 - a table that no model covers is dropped (``diff_models`` never proposes it), and ``down()``
   recreates it, empty, from the live schema (``playhouse.reflection``);
 - the tables behind ``ManyToManyField`` count as covered, and the history table is never dropped;
-- the file imports the peewee names it uses instead of ``from peewee import *``, so it lints clean.
+- the file imports the peewee names it uses instead of ``from peewee import *``, so it lints clean;
+- a default computed in Python (a function) is left out without peewee's ``# TODO: default
+  <function ... at 0x...>``: a created table or a nullable column needs none (the app's model
+  fills new rows), and a NOT NULL column added to a table with rows gets a stable TODO that says
+  what to write.
 
 Not detected, as in ``diff_models``: a changed column type, nullability, default or constraint;
 a renamed column or table shows as a drop plus an add. Tables in other schemas are not compared.
@@ -17,6 +21,7 @@ a renamed column or table shows as a drop plus an add. Tables in other schemas a
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,6 +39,10 @@ __all__ = ["SchemaChanges", "compare", "render"]
 _UP = "def up(migrator, db):"
 _DOWN = "def down(migrator, db):"
 _STAR = "from peewee import *"
+# playhouse's note for a default it cannot write as source: "<field>: default <repr> must be
+# added by hand", where the repr of a function holds its address, new on every run.
+_PYTHON_DEFAULT = re.compile(r"^# TODO: (\w+): default .* must be added by hand$")
+_LINE_LIMIT = 99
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,9 @@ def render(changes: SchemaChanges, database: peewee.Database, title: str) -> str
     """Render *changes* as the text of a migration file."""
     header, up, down = _split(template(changes.diff))
     notes = [line for line in header if line.startswith("# TODO")]
+    unwritten = {found[1] for line in notes if (found := _PYTHON_DEFAULT.match(line))}
+    notes = [line for line in notes if not _PYTHON_DEFAULT.match(line)]
+    notes += _computed_defaults(changes.diff, unwritten)
     imports = [line for line in header if line.startswith(("import ", "from ")) and line != _STAR]
     if changes.drop_tables:
         dropped = sort_models(_reflect(database, changes.drop_tables))
@@ -109,6 +121,30 @@ def render(changes: SchemaChanges, database: peewee.Database, title: str) -> str
     import_lines = _imports(imports, code)
     blank = "\n\n" if notes else "\n\n\n"
     return f"{docstring}\n\n" + (f"{import_lines}{blank}" if import_lines else "") + code + "\n"
+
+
+def _computed_defaults(diff: SchemaDiff, unwritten: set[str]) -> list[str]:
+    """A TODO for each NOT NULL column added with a default that the file could not write
+    (``unwritten`` names the fields), so that the rows already in the table have no value."""
+    notes = []
+    for field in diff.add_columns:
+        default = field.default
+        if field.null or field.name not in unwritten:
+            continue
+        notes.append(
+            f"# TODO: {field.model._meta.table_name}.{field.column_name}: the rows already in "
+            f"the table need a value, and its default ({_source(default)}) cannot be copied "
+            f"into a migration: give {type(field).__name__}(...) in up() a fixed default=, "
+            "or null=True"
+        )
+    return notes
+
+
+def _source(default: object) -> str:
+    """``module.qualname`` of a function: stable from run to run, unlike its ``repr``."""
+    module = getattr(default, "__module__", None)
+    name = getattr(default, "__qualname__", None) or type(default).__name__
+    return f"{module}.{name}" if module else str(name)
 
 
 def _with_through_models(models: Iterable[type[peewee.Model]]) -> list[type[peewee.Model]]:
@@ -166,5 +202,8 @@ def _imports(others: list[str], code: str) -> str:
     )
     third = sorted(line for line in others if line not in stdlib)
     if names:
-        third = sorted([*third, f"from peewee import {', '.join(names)}"])
+        line = f"from peewee import {', '.join(names)}"
+        if len(line) > _LINE_LIMIT:  # as ruff format writes it
+            line = "from peewee import (\n" + "".join(f"    {n},\n" for n in names) + ")"
+        third = sorted([*third, line])
     return "\n\n".join("\n".join(group) for group in (stdlib, third) if group)
