@@ -38,7 +38,7 @@ from gevent.lock import BoundedSemaphore
 
 from .access_log import access_logger, log_access
 from .body import EMPTY_BODY, EmptyBody, RequestBody
-from .connections import Connections, has_pending_input, wake_with_eof
+from .connections import Connections, has_pending_input, wake_reader, wake_with_eof
 from .environ import connection_environ, request_environ
 from .errors import ClientError, RequestError
 from .limits import Limits
@@ -62,6 +62,9 @@ DEFAULT_MAX_CONCURRENT_REQUESTS = 1000
 
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:+/=@-]{1,128}").fullmatch
 _INTERNAL_ERROR = RequestError(500, "the application failed")
+_EVICTED = RequestError(
+    503, "the server is at its connection limit and this request head arrived too slowly"
+)
 
 
 class ConnectionLost(OSError):
@@ -116,6 +119,9 @@ class Connection:
         self.parser = RequestParser(site.limits)
         self._timeout: float | None = -1.0
         self._fresh = True  # no byte received yet
+        self._accepted = time.monotonic()
+        self._head_bytes = 0  # of the head being received
+        self._evicted = False
         self._eof = False
         self._message: Message | None = None
         self._input: RequestBody | EmptyBody | None = None
@@ -169,13 +175,16 @@ class Connection:
             # the request that comes (with Connection: close): the client may be sending it
             # right now, and one that does not retry would lose it to a close.
             self._settimeout(limits.header_timeout if self._fresh else limits.keepalive_timeout)
-            connections.idle[self] = None
+            self._head_bytes = 0
         else:
             remaining = parser.head_started + limits.header_timeout - time.monotonic()
             if remaining <= 0:
                 self._refuse(_head_timeout(limits), None)
                 return False
             self._settimeout(remaining)
+        # Registered while waiting, so that a full server can close it for a new client.
+        waiting = connections.idle if idle and not self._fresh else connections.heads
+        waiting[self] = None
         try:
             data = self.sock.recv(RECV_SIZE)
         except TimeoutError:
@@ -183,12 +192,18 @@ class Connection:
                 self._refuse(_head_timeout(limits), None)
             return False  # an idle connection past its timeout closes without a word
         finally:
-            if idle:
-                connections.idle.pop(self, None)
+            waiting.pop(self, None)
+        if self._evicted:
+            connections.evicting -= 1
+            self._refuse(_EVICTED, None)
+            # No lingering over what the client still sends: the place is for another client.
+            self._eof = True
+            return False
         if not data:
             self._eof = True
             return False
         self._fresh = False
+        self._head_bytes += len(data)
         parser.feed(data)
         return True
 
@@ -385,15 +400,21 @@ class Connection:
             pass
 
     def close_if_idle(self) -> bool:
-        """Wake the ``recv()`` waiting for the next request with an end-of-file.
-
-        A connection still waiting for its first request is left to send it (within the
-        header timeout): closing it would fail a client that has only just connected.
-        """
-        if self._fresh or has_pending_input(self.sock):
+        """Wake the ``recv()`` waiting for the next request with an end-of-file."""
+        if has_pending_input(self.sock):
             return False
         wake_with_eof(self.sock)
         return True
+
+    def head_progress(self, now: float) -> tuple[float, int]:
+        """Seconds since the head being received began, and its bytes received so far."""
+        since = self._accepted if self._fresh else self.parser.head_started
+        return now - since, self._head_bytes
+
+    def evict(self) -> None:
+        """Wake the ``recv()`` waiting for more of a head: it answers 503, then closes."""
+        self._evicted = True
+        wake_reader(self.sock)
 
     def refuse(self, error: RequestError) -> None:
         """Answer *error* without reading a request (plain HTTP on a TLS port), then close."""

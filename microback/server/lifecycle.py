@@ -193,7 +193,7 @@ class Server:
                 server_logger.info("listening on %s", url)
 
     def _serve_connection(self, site: Site, sock: socket.socket, address: Any) -> None:
-        if self._pool.full():  # this one took the last place: free one for the next client
+        if self._pool.full():  # this one took the last place: free some for the next clients
             self._connections.make_room()
         if self.ssl_context is not None:
             client = str(address[0]) if isinstance(address, tuple) else ""

@@ -79,9 +79,9 @@ def _status(answer: bytes) -> int:
     return int(answer.split(b" ", 2)[1])
 
 
-def _get(server: ServerProcess, path: str) -> bytes:
+def _get(server: ServerProcess, path: str, timeout: float = 10) -> bytes:
     request = f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode()
-    return exchange(server, request, timeout=10)
+    return exchange(server, request, timeout=timeout)
 
 
 def _answered(sock: socket.socket) -> bool:
@@ -309,3 +309,41 @@ def _wait_for_count(count: Callable[[], int], wanted: int, timeout: float = 10.0
     while count() < wanted:
         assert time.monotonic() < deadline, f"only {count()} of {wanted} seen"
         time.sleep(0.01)
+
+
+def test_at_the_connection_cap_slowloris_heads_make_room_for_complete_requests(
+    start_server: StartServer, app_dir: Path, open_files: None
+) -> None:
+    # 2,000 slow sockets against a cap of 1,000 connections: half of them wait in the accept
+    # queue, and the header timeout (30 s) would free no place within this test. A client
+    # that sends a whole request in one write must still be answered within a second: at
+    # the cap, the heads that progress least are closed first, for the connections waiting.
+    server = start_server(
+        "slowapp:app",
+        "--connections",
+        "1000",
+        "--header-timeout",
+        "30",
+        "--log-level",
+        "warning",
+        port=free_port(),
+    )
+    attack = Slowloris(server, SLOW_SOCKETS, most_seconds=40)
+    try:
+        took = []
+        for n in range(100):
+            started = time.monotonic()
+            answer = _get(server, f"/normal/{n}", timeout=10)
+            took.append(time.monotonic() - started)
+            assert _status(answer) == 200
+        slow_answers = attack.answers(timeout=0.5)
+    finally:
+        attack.stop()
+
+    # Issue 11 asks for a p99 under 1 s. The first request waits behind the ~1,000 slow
+    # sockets queued before it (about 0.5 s on a loaded 2-core host); the others, not at all.
+    assert sorted(took)[98] < 1.0, took
+    evicted = [answer for answer in slow_answers if answer]
+    assert evicted  # the room was made among the slow heads...
+    assert {_status(answer) for answer in evicted} == {503}  # ...and they were told why
+    assert b"too slowly" in evicted[0]
