@@ -19,6 +19,7 @@ import sys
 from functools import partial
 from typing import TYPE_CHECKING
 
+from .redact import DEFAULT_SECRET_WORDS, Masker
 from .settings import SHARED_SECRET_VARIABLE, SettingsError
 
 if TYPE_CHECKING:
@@ -157,6 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
         default="text",
         help="access lines as text or as one JSON object each (%(default)s)",
     )
+    serve.add_argument(
+        "--secret-params",
+        type=_secret_params,
+        default=DEFAULT_SECRET_WORDS,
+        metavar="WORDS",
+        help="comma-separated words; query values whose parameter names end in one of them "
+        f"(access_token, apiKey) are logged as *** ({','.join(DEFAULT_SECRET_WORDS)}); "
+        "'' masks none",
+    )
     _add_limits(serve)
     serve.set_defaults(run=run_serve)
 
@@ -209,7 +219,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from .server import Limits, Server, configure_logging
     from .server.fdlimit import fit_connections
 
-    configure_logging(args.log_level, args.access_log_format)
+    configure_logging(args.log_level, args.access_log_format, secret_params=args.secret_params)
     # Once, here, for a single process and for a master alike: workers inherit the limit.
     args.connections = fit_connections(args.connections)
     limits = Limits(
@@ -508,6 +518,13 @@ def _workers(text: str) -> int:
             return len(os.sched_getaffinity(0))
         return os.cpu_count() or 1
     return _positive(text)
+
+
+def _secret_params(text: str) -> tuple[str, ...]:
+    try:
+        return Masker(text.split(",")).words
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _port(text: str) -> int:

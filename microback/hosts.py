@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["ForwardedHeaders", "HostAllowList", "host_problem"]
+__all__ = ["UNIX_PEER", "ForwardedHeaders", "HostAllowList", "host_problem"]
 
 #: Bound on the allowed Host headers remembered (``.example.com`` allows endless subdomains).
 _REMEMBERED_HOSTS = 1024
@@ -140,15 +140,24 @@ class HostAllowList:
         return None
 
 
+#: The ``trusted_proxies`` entry that trusts a peer connected over a Unix socket.
+UNIX_PEER = "unix"
+
+
 class ForwardedHeaders:
     """Apply ``X-Forwarded-For`` and ``X-Forwarded-Proto`` from trusted proxies only.
 
     The client address is the right-most ``X-Forwarded-For`` entry that is not itself a
     trusted proxy: entries further left were written by the client and may be anything.
+    The entry ``unix`` trusts a peer on a Unix socket, which WSGI servers report with an
+    empty ``REMOTE_ADDR`` (only a proxy on the same host can connect there, and the
+    socket file's permissions say which).
     """
 
     def __init__(self, proxies: Iterable[str]) -> None:
-        self._networks = [ipaddress.ip_network(p, strict=False) for p in proxies]
+        proxies = list(proxies)
+        self._unix = UNIX_PEER in proxies
+        self._networks = [ipaddress.ip_network(p, strict=False) for p in proxies if p != UNIX_PEER]
 
     def _trusted(self, address: str) -> bool:
         try:
@@ -157,13 +166,16 @@ class ForwardedHeaders:
             return False
         return any(ip in network for network in self._networks)
 
+    def _trusted_peer(self, peer: str) -> bool:
+        return self._unix if not peer else self._trusted(peer)
+
     def apply(self, environ: dict[str, Any]) -> None:
         """Rewrite ``REMOTE_ADDR`` and ``wsgi.url_scheme`` in place when the peer is trusted.
 
         The originals are kept as ``microback.peer_addr`` and ``microback.peer_scheme``.
         """
-        peer = environ.get("REMOTE_ADDR", "")
-        if not self._trusted(peer):
+        peer = environ.get("REMOTE_ADDR") or ""
+        if not self._trusted_peer(peer):
             return
         environ["microback.peer_addr"] = peer
         environ["microback.peer_scheme"] = environ.get("wsgi.url_scheme")

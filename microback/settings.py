@@ -18,6 +18,8 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .hosts import UNIX_PEER
+
 __all__ = ["Settings", "SettingsError", "parse_bool", "parse_size"]
 
 ENV_PREFIX = "MICROBACK_"
@@ -80,11 +82,14 @@ def _parse_list(raw: str) -> tuple[str, ...]:
 
 def _check_networks(values: tuple[str, ...]) -> None:
     for value in values:
+        if value == UNIX_PEER:
+            continue
         try:
             ipaddress.ip_network(value, strict=False)
         except ValueError:
             raise ValueError(
-                f"{value!r} is not an IP address or network such as 10.0.0.0/8"
+                f"{value!r} is not an IP address, a network such as 10.0.0.0/8, or "
+                f"{UNIX_PEER!r} (a proxy on a Unix socket)"
             ) from None
 
 
@@ -142,8 +147,9 @@ class Settings:
     #: password-reset links and cache poisoning. Production sets its domain here;
     #: ``".example.com"`` also allows subdomains, ``"*"`` allows anything.
     allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
-    #: Addresses (or networks) of the proxies in front; only their X-Forwarded-For and
-    #: X-Forwarded-Proto are believed. Empty: nobody's are.
+    #: Addresses (or networks) of the proxies in front, ``"unix"`` for one connected over a
+    #: Unix socket; only their X-Forwarded-For and X-Forwarded-Proto are believed. Empty:
+    #: nobody's are.
     trusted_proxies: tuple[str, ...] = ()
     #: Security headers added to every response that does not set its own; "" or 0 omits one.
     hsts_seconds: int = 365 * 24 * 3600

@@ -14,6 +14,20 @@ PACKAGE = Path(__file__).parent.parent / "microback"
 FORBIDDEN = {
     "http": {"app", "db", "security", "server", "cli", "testing"},
     "routing": {"app", "http", "db", "security", "server", "cli", "testing"},
+    # redact masks secrets in URLs for every layer, so it builds on nothing of microback.
+    "redact": {
+        "app",
+        "http",
+        "routing",
+        "hosts",
+        "headers",
+        "settings",
+        "db",
+        "security",
+        "server",
+        "cli",
+        "testing",
+    },
     "hosts": {"app", "http", "routing", "settings", "db", "security", "server", "cli", "testing"},
     "headers": {"app", "http", "routing", "db", "security", "server", "cli", "testing"},
     "settings": {"app", "http", "routing", "db", "security", "server", "cli", "testing"},

@@ -69,6 +69,26 @@ def test_forwarded_headers_from_a_trusted_proxy():
     assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
 
 
+def test_unix_trusts_a_proxy_on_a_unix_socket_and_nothing_else():
+    # WSGI servers give a Unix-socket peer an empty REMOTE_ADDR.
+    client = make_client(trusted_proxies=["unix"])
+    forwarded = {"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https"}
+
+    over_unix = client.get("/where", headers=forwarded, extra_environ={"REMOTE_ADDR": ""})
+    over_tcp = client.get("/where", headers=forwarded, extra_environ={"REMOTE_ADDR": "10.0.0.1"})
+
+    assert (over_unix.json["addr"], over_unix.json["scheme"]) == ("198.51.100.7", "https")
+    assert (over_tcp.json["addr"], over_tcp.json["scheme"]) == ("10.0.0.1", "http")
+
+
+def test_a_unix_socket_peer_is_not_trusted_without_unix():
+    client = make_client(trusted_proxies=["127.0.0.1"])
+    response = client.get(
+        "/where", headers={"X-Forwarded-For": "198.51.100.7"}, extra_environ={"REMOTE_ADDR": ""}
+    )
+    assert response.json["addr"] == ""
+
+
 def test_bad_proxy_setting_is_refused():
     with pytest.raises(SettingsError, match=r"'10\.0\.0\.300' is not an IP address"):
         App(secret_key="x" * 32, trusted_proxies=["10.0.0.300"])

@@ -26,15 +26,16 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import peewee
 from playhouse import db_url
 from playhouse.pool import PooledMySQLDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
 
+from ..redact import mask_url
 from .errors import DatabaseConfigError, SchemaNames, translate
 
-__all__ = ["BACKENDS", "Options", "build", "check_import_order", "display_url"]
+__all__ = ["BACKENDS", "Options", "build", "check_import_order"]
 
 BACKENDS = {
     "sqlite": "sqlite",
@@ -85,27 +86,8 @@ _OPTION_RULES: dict[str, tuple[type | tuple[type, ...], float]] = {
 }
 
 
-def display_url(url: str) -> str:
-    """Return ``url`` with its password replaced by ``***``, for messages and logs."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        user = quote(parts.username or "", safe="")
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        port = f":{parts.port}" if parts.port else ""
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
-    except ValueError:
-        # Unparseable: hide everything between '://' and '@'.
-        scheme, sep, rest = url.partition("://")
-        _, at, host = rest.rpartition("@")
-        return f"{scheme}{sep}***@{host}" if at else url
-
-
 def _problem(url: str, message: str) -> DatabaseConfigError:
-    return DatabaseConfigError(f"database URL {display_url(url)!r}: {message}")
+    return DatabaseConfigError(f"database URL {mask_url(url)!r}: {message}")
 
 
 def build(url: str, given: dict[str, Any], schema: SchemaNames) -> tuple[Any, Options]:

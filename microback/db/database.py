@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import peewee
 
-from .backends import Options, build, display_url
+from ..redact import mask_url
+from .backends import Options, build
 from .errors import (
     ConstraintViolation,
     DatabaseConfigError,
@@ -192,7 +193,7 @@ class Database:
     @property
     def display_url(self) -> str:
         """The URL in use with the password masked, for logs and messages."""
-        return display_url(self._url) if self._url else "(not configured)"
+        return mask_url(self._url) if self._url else "(not configured)"
 
     @property
     def models(self) -> list[type[BaseModel]]:

@@ -5,11 +5,21 @@ A line reads::
     127.0.0.1 "GET /notes?page=2 HTTP/1.1" 200 512 3.1ms 5f3a9c1e04-2a
 
 client address, request line (method, target as sent, protocol), status, response body bytes,
-time from the end of the request head to the last byte written, and the request id. Request
-headers and bodies are never logged: they carry cookies, tokens and passwords. The same values
-are attached to the record as attributes (``client``, ``method``, ``path``, ``protocol``,
-``status``, ``bytes``, ``duration_ms``, ``request_id``), which ``--access-log-format json``
-writes as one JSON object per line (see :mod:`.logs`).
+time from the end of the request head to the last byte written, and the request id. The
+client address is the one the application saw (``REMOTE_ADDR`` after the app ran: a proxy's
+``X-Forwarded-For`` applied by ``trusted_proxies`` or a middleware such as werkzeug's
+``ProxyFix``); the connection's own peer (the proxy, or ``""`` over a Unix socket) is the
+``peer`` field of JSON lines. A response cut short (the client stopped reading or went away,
+the application failed after its first byte, the server stopped) has ``!`` after its status
+and the reason at the end, ``200! 65536 30001.0ms 5f3a9c1e04-2b incomplete=timeout``; see
+:data:`INCOMPLETE_REASONS`.
+
+Request headers and bodies are never logged: they carry cookies, tokens and passwords; query
+values whose names look secret (``?token=``, ``?password=``, ...; ``--secret-params``) are
+logged as ``***`` (see :mod:`microback.redact`). The same values are attached to the record as
+attributes (``client``, ``peer``, ``method``, ``path``, ``protocol``, ``status``, ``bytes``,
+``duration_ms``, ``request_id``, ``incomplete``), which ``--access-log-format json`` writes as
+one JSON object per line (see :mod:`.logs`).
 
 Requests refused before the application ran (400, 408, 413, 414, 431, 501, 505) are logged
 too, with ``-`` for what was not parsed. Access lines are INFO, so ``--log-level warning``
@@ -21,9 +31,17 @@ from __future__ import annotations
 
 import logging
 
-from .logs import ACCESS_LOGGER, access_handler
+from .logs import ACCESS_LOGGER, access_handler, query_masker
 
 access_logger = logging.getLogger(ACCESS_LOGGER)
+
+#: Why a response was cut short, as the access line says it.
+INCOMPLETE_REASONS = {
+    "timeout": "the client took no response bytes for the body timeout",
+    "client-disconnect": "the client closed or reset the connection",
+    "app-error": "the application failed after the first byte, or sent less than its length",
+    "shutdown": "the server stopped before the response was sent",
+}
 
 
 def _printable(text: str) -> str:
@@ -43,18 +61,41 @@ def log_access(
     body_bytes: int,
     duration_s: float,
     request_id: str,
+    *,
+    peer: str | None = None,
+    incomplete: str | None = None,
 ) -> None:
-    """Log one finished request (or one refused before the app ran) at INFO."""
+    """Log one finished request (or one refused before the app ran) at INFO.
+
+    *client* is the address the application saw, *peer* the connection's (default: the
+    same); *incomplete* is one of :data:`INCOMPLETE_REASONS` for a response cut short.
+    """
     if not access_logger.isEnabledFor(logging.INFO):
         return
     method = method or "-"
-    path = _printable(path) if path else "-"
+    if path:
+        if "?" in path:
+            path = query_masker().target(path)
+        path = _printable(path)
+    else:
+        path = "-"
     protocol = protocol or "-"
     duration_ms = duration_s * 1000.0
+    if peer is None:
+        peer = client
     handler = access_handler()
     if handler is not None:
         handler.write_access(
-            client, method, path, protocol, status, body_bytes, duration_ms, request_id
+            client,
+            method,
+            path,
+            protocol,
+            status,
+            body_bytes,
+            duration_ms,
+            request_id,
+            peer,
+            incomplete,
         )
         return
     # makeRecord and handle, not info(): the caller's frame is never needed for an access line,
@@ -64,20 +105,23 @@ def log_access(
         logging.INFO,
         __file__,
         0,
-        '%s "%s %s %s" %s %d %.1fms %s',
+        '%s "%s %s %s" %s%s %d %.1fms %s%s',
         (
             client or "-",
             method,
             path,
             protocol,
             status or "-",
+            "!" if incomplete else "",
             body_bytes,
             duration_ms,
             request_id or "-",
+            f" incomplete={incomplete}" if incomplete else "",
         ),
         None,
         extra={
             "client": client,
+            "peer": peer,
             "method": method,
             "path": path,
             "protocol": protocol,
@@ -85,6 +129,7 @@ def log_access(
             "bytes": body_bytes,
             "duration_ms": round(duration_ms, 3),
             "request_id": request_id,
+            "incomplete": incomplete,
         },
     )
     access_logger.handle(record)

@@ -42,6 +42,7 @@ from .connections import Connections, has_pending_input, wake_reader, wake_with_
 from .environ import connection_environ, request_environ
 from .errors import ClientError, RequestError
 from .limits import Limits
+from .logs import query_masker
 from .parsing import Message, RequestParser
 from .response import CONTINUE, Response, error_response
 
@@ -68,7 +69,14 @@ _EVICTED = RequestError(
 
 
 class ConnectionLost(OSError):
-    """The client went away or stopped reading while its response was being sent."""
+    """The client went away or stopped reading while its response was being sent.
+
+    *reason* says which, as the access line does: ``timeout`` or ``client-disconnect``.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class RequestIds:
@@ -126,6 +134,7 @@ class Connection:
         self._message: Message | None = None
         self._input: RequestBody | EmptyBody | None = None
         self._response: Response | None = None
+        self._cut_short: str | None = None  # why the response in progress was cut short
 
     # -- the loop
 
@@ -253,6 +262,7 @@ class Connection:
             before_head=before_head,
         )
         self._message, self._input, self._response = message, wsgi_input, response
+        self._cut_short = None
         keep_alive = True
         slots = site.app_slots
         slots.acquire()  # waits while the app already runs --max-concurrent-requests requests
@@ -268,26 +278,48 @@ class Connection:
             keep_alive = False
         except Exception as exc:
             keep_alive = self._app_failed(exc, message, response, request_id)
+            if response.head_sent and self._cut_short is None:
+                self._cut_short = "app-error"
+        except BaseException:  # GreenletExit: the server stopped before the response ended
+            self._log(message, environ, response, started, request_id, "shutdown")
+            raise
         finally:
             slots.release()
+        if response.short and self._cut_short is None:
+            self._cut_short = "app-error"
         if response.close or message.upgrade or message.error is not None:
             keep_alive = False
         elif keep_alive and not message.complete:
             keep_alive = wsgi_input.discard(DRAIN_LIMIT)
         if access_logger.isEnabledFor(logging.INFO):
-            log_access(
-                self.client,
-                message.method,
-                message.target.decode("latin-1"),
-                "HTTP/" + message.version,
-                response.code,
-                response.body_bytes,
-                time.monotonic() - started,
-                request_id,
-            )
+            self._log(message, environ, response, started, request_id, self._cut_short)
         # What the response said, not whether the server is stopping now: a response sent
         # just before a stop began promised the client that the connection stays open.
         return keep_alive
+
+    def _log(
+        self,
+        message: Message,
+        environ: dict[str, Any],
+        response: Response,
+        started: float,
+        request_id: str,
+        incomplete: str | None,
+    ) -> None:
+        # The client as the application saw it: a trusted proxy's X-Forwarded-For (or a
+        # middleware such as ProxyFix) rewrites REMOTE_ADDR in this environ.
+        log_access(
+            environ.get("REMOTE_ADDR") or "",
+            message.method,
+            message.target.decode("latin-1"),
+            "HTTP/" + message.version,
+            response.code,
+            response.body_bytes,
+            time.monotonic() - started,
+            request_id,
+            peer=self.client,
+            incomplete=incomplete,
+        )
 
     def _check_request(self) -> None:
         # Called as the response head is about to go out: a body that failed while the app
@@ -341,7 +373,7 @@ class Connection:
             except BlockingIOError:
                 sent = 0
             except OSError as exc:
-                raise ConnectionLost(f"sending to {self.client}: {exc}") from exc
+                raise self._lost(f"sending to {self.client}: {exc}", "client-disconnect") from exc
             if sent == len(data):
                 return
             view = memoryview(data)[sent:]
@@ -351,9 +383,14 @@ class Connection:
         try:
             self.sock.sendall(view)
         except TimeoutError as exc:
-            raise ConnectionLost(f"{self.client} stopped reading the response") from exc
+            raise self._lost(f"{self.client} stopped reading the response", "timeout") from exc
         except OSError as exc:
-            raise ConnectionLost(f"sending to {self.client}: {exc}") from exc
+            raise self._lost(f"sending to {self.client}: {exc}", "client-disconnect") from exc
+
+    def _lost(self, message: str, reason: str) -> ConnectionLost:
+        # Kept on the connection too: the application may catch the exception from its write().
+        self._cut_short = reason
+        return ConnectionLost(message, reason)
 
     def _send_continue(self) -> None:
         self._send(CONTINUE)
@@ -455,7 +492,7 @@ def _head_timeout(limits: Limits) -> RequestError:
 
 
 def _printable_target(target: bytes) -> str:
-    text = target.decode("latin-1")
+    text = query_masker().target(target.decode("latin-1"))
     if len(text) > 200:
         text = text[:200] + "..."
     return text if text.isprintable() else repr(text)

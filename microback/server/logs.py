@@ -26,16 +26,20 @@ import os
 import sys
 import time
 from collections import deque
+from collections.abc import Iterable
 from json.encoder import encode_basestring
 from typing import TextIO
 
 import gevent
+
+from ..redact import DEFAULT_SECRET_WORDS, Masker
 
 LEVELS = ("debug", "info", "warning", "error")
 ACCESS_FORMATS = ("text", "json")
 ACCESS_LOGGER = "microback.access"
 _ACCESS_FIELDS = (
     "client",
+    "peer",
     "method",
     "path",
     "protocol",
@@ -43,6 +47,7 @@ _ACCESS_FIELDS = (
     "bytes",
     "duration_ms",
     "request_id",
+    "incomplete",
 )
 
 _FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
@@ -61,7 +66,8 @@ class JSONAccessFormatter(logging.Formatter):
     """Access records as one JSON object a line; every other record as text.
 
     The object has ``time`` (ISO 8601, UTC, milliseconds) and the access fields: ``client``,
-    ``method``, ``path``, ``protocol``, ``status``, ``bytes``, ``duration_ms``, ``request_id``.
+    ``peer``, ``method``, ``path``, ``protocol``, ``status``, ``bytes``, ``duration_ms``,
+    ``request_id``, ``incomplete`` (``null``, or why the response was cut short).
     """
 
     def format(self, record: logging.LogRecord) -> str:
@@ -111,6 +117,8 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         body_bytes: int,
         duration_ms: float,
         request_id: str,
+        peer: str,
+        incomplete: str | None,
     ) -> None:
         """Buffer the access line for these fields, formatted as a record of them would be."""
         now = time.time()
@@ -126,11 +134,17 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
             millis = int((now - second) * 1000)
             line = (
                 f'{{"time": "{self._prefix}.{millis:03d}Z", '
-                f'"client": {encode_basestring(client)}, '
+                f'"client": {encode_basestring(client)}, "peer": {encode_basestring(peer)}, '
                 f'"method": {encode_basestring(method)}, "path": {encode_basestring(path)}, '
                 f'"protocol": {encode_basestring(protocol)}, "status": {status}, '
                 f'"bytes": {body_bytes}, "duration_ms": {round(duration_ms, 3)!r}, '
-                f'"request_id": {encode_basestring(request_id)}}}\n'
+                f'"request_id": {encode_basestring(request_id)}, '
+                f'"incomplete": {encode_basestring(incomplete) if incomplete else "null"}}}\n'
+            )
+        elif incomplete:
+            line = (
+                f'{self._prefix}{client or "-"} "{method} {path} {protocol}" {status or "-"}! '
+                f"{body_bytes} {duration_ms:.1f}ms {request_id or '-'} incomplete={incomplete}\n"
             )
         else:
             line = (
@@ -174,6 +188,12 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 _installed: StderrHandler | None = None
+_masker = Masker()
+
+
+def query_masker() -> Masker:
+    """The masker for request targets in log lines (the words of ``configure_logging``)."""
+    return _masker
 
 
 def access_handler() -> StderrHandler | None:
@@ -208,21 +228,26 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def configure_logging(
-    level: str = "info", access_format: str = "text", stream: TextIO | None = None
+    level: str = "info",
+    access_format: str = "text",
+    stream: TextIO | None = None,
+    secret_params: Iterable[str] = DEFAULT_SECRET_WORDS,
 ) -> None:
     """Log ``microback.*`` records at *level* and above to *stream* (default: stderr).
 
     *level* is one of ``debug``, ``info``, ``warning``, ``error``; access lines are INFO.
     *access_format* ``json`` writes access lines as JSON objects (other records stay text).
-    Calling it again replaces the handler it installed before.
+    Query values whose names end in one of the *secret_params* words are logged as ``***``
+    (see :mod:`microback.redact`). Calling it again replaces the handler it installed before.
     """
-    global _installed
+    global _installed, _masker
     if level not in LEVELS:
         raise ValueError(f"log level must be one of {', '.join(LEVELS)}, not {level!r}")
     if access_format not in ACCESS_FORMATS:
         raise ValueError(
             f"access log format must be one of {', '.join(ACCESS_FORMATS)}, not {access_format!r}"
         )
+    _masker = Masker(secret_params)
     for handler in list(_root.handlers):
         if isinstance(handler, StderrHandler):
             handler.flush()

@@ -121,6 +121,7 @@ class Response:
         "content_length",
         "head",
         "head_sent",
+        "short",
         "status",
     )
 
@@ -149,6 +150,8 @@ class Response:
         self.head_sent = False
         self.chunked = False
         self.body_bytes = 0
+        #: The application ended its body before its own Content-Length.
+        self.short = False
 
     # -- what the application calls
 
@@ -264,6 +267,7 @@ class Response:
                 self.body_bytes,
                 self.content_length,
             )
+            self.short = True
             self.close = True
 
     def _has_body(self) -> bool:

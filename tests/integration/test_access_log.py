@@ -49,16 +49,20 @@ class Recorder(logging.Handler):
 
 
 @pytest.mark.parametrize("access_format", ["text", "json"])
-def test_short_path_writes_what_logging_writes(stderr: io.StringIO, access_format: str) -> None:
+@pytest.mark.parametrize("incomplete", [None, "timeout"])
+def test_short_path_writes_what_logging_writes(
+    stderr: io.StringIO, access_format: str, incomplete: str | None
+) -> None:
     logs.configure_logging("info", access_format, stderr)
     assert logs.access_handler() is logs._installed
+    fields = {"peer": "10.0.0.1", "incomplete": incomplete}
 
-    log_access(*REQUEST)  # the short path
+    log_access(*REQUEST, **fields)  # the short path
     recorder = Recorder()
     access_logger.addHandler(recorder)  # someone wants the records: through logging
     try:
         assert logs.access_handler() is None
-        log_access(*REQUEST)
+        log_access(*REQUEST, **fields)
     finally:
         access_logger.removeHandler(recorder)
 
@@ -68,15 +72,30 @@ def test_short_path_writes_what_logging_writes(stderr: io.StringIO, access_forma
         assert first.pop("time")[:10] == second.pop("time")[:10]
         assert first == second
         assert first["path"] == "/notes?page=2\\x1b[31m"
+        assert (first["client"], first["peer"]) == ("10.0.0.7", "10.0.0.1")
+        assert first["incomplete"] == incomplete
     else:
         stamp = re.compile(r"^\S+ \S+ \S+ ")  # the time, to the second
         assert stamp.sub("", short) == stamp.sub("", through_logging)
+        mark, reason = ("!", " incomplete=timeout") if incomplete else ("", "")
         assert short.endswith(
-            ' INFO microback.access: 10.0.0.7 "GET /notes?page=2\\x1b[31m HTTP/1.1" 200 512 '
-            "3.1ms 5f3a-2a"
+            ' INFO microback.access: 10.0.0.7 "GET /notes?page=2\\x1b[31m HTTP/1.1" '
+            f"200{mark} 512 3.1ms 5f3a-2a{reason}"
         )
     (record,) = recorder.records
     assert (record.status, record.bytes, record.request_id) == (200, 512, "5f3a-2a")
+    assert (record.peer, record.incomplete) == ("10.0.0.1", incomplete)
+
+
+def test_secret_params_of_configure_logging_mask_query_values(stderr: io.StringIO) -> None:
+    logs.configure_logging("info", "text", stderr, secret_params=["sid"])
+    try:
+        log_access("10.0.0.7", "GET", "/a?sid=1&token=2", "HTTP/1.1", 200, 1, 0.001, "r-1")
+    finally:
+        logs.configure_logging("info", "text", stderr)  # the default words again
+
+    (line,) = _lines(stderr)
+    assert '"GET /a?sid=***&token=2 HTTP/1.1"' in line
 
 
 def test_buffered_lines_come_before_the_next_record(stderr: io.StringIO) -> None:

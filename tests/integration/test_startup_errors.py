@@ -192,6 +192,17 @@ def test_port_in_use_exits_1(tmp_path: Path) -> None:
             "cannot connect to the database at postgresql://bob:***@127.0.0.1:1/nowhere: ",
             id="unreachable",
         ),
+        pytest.param(
+            "postgresql://bob@127.0.0.1:1/nowhere?sslmode=disable&password=hunter2",
+            "cannot connect to the database at "
+            "postgresql://bob@127.0.0.1:1/nowhere?sslmode=disable&password=***: ",
+            id="password-in-the-query",
+        ),
+        pytest.param(
+            "postgres://bob@127.0.0.1:1/nowhere?password=hunter2&max_connections=zero",
+            "database URL 'postgres://bob@127.0.0.1:1/nowhere?password=***&max_connections=zero'",
+            id="bad-option-password-in-the-query",
+        ),
     ],
 )
 def test_bad_database_url_is_one_line_with_the_password_masked(tmp_path, url, expected):
