@@ -139,6 +139,23 @@ def test_wrong_password_and_unknown_address_get_the_same_answer(accounts_db: Mod
         assert answer.json["error"]["message"] == "wrong e-mail address or password"
 
 
+def test_a_cookie_copied_before_logout_is_refused_after_it(accounts_db: ModuleType) -> None:
+    client = signed_up(accounts_db)
+    page = client.get("/notes")
+    copied = client.cookies["session"]
+    client.post("/logout", {"csrf_token": form_token(page)}, status=303)
+
+    replay = browser(accounts_db)
+    replay.set_cookie("session", copied)
+    assert replay.get("/notes", status=303).headers["Location"].endswith("/login?next=/notes")
+    api = TestClient(accounts_db.app)
+    api.set_cookie("session", copied)
+    api.get("/api/notes", status=401)
+    # The old CSRF token and the copied cookie together cannot post a note either.
+    replay.post("/notes", {"csrf_token": form_token(page), "text": "x"}, status=303)
+    assert accounts_db.Note.select().count() == 0
+
+
 def test_logout_everywhere_ends_every_copy_of_the_session(accounts_db: ModuleType) -> None:
     laptop = signed_up(accounts_db)
     phone = browser(accounts_db)

@@ -11,7 +11,11 @@ back), and N routes ``/items<i>/<int>``. Scenarios:
 - routing with 10, 100 and 1,000 routes: the last ``/items<i>/42`` added, the worst case
   for a router that tries routes in order;
 - JSON, the param route, cookies + session (three cookies and the session), and a 404 —
-  with 10 routes.
+  with 10 routes;
+- microback only: a signed-in user (``Auth`` on an in-memory SQLite database, a
+  ``@login_required`` route): the session cookie is verified and the user loaded, with the
+  check that the session was not ended by a log-out in the same query. Run it against an older
+  checkout (``PYTHONPATH=<checkout> ... --frameworks microback``) to see what a change costs.
 
 Each figure is the best of ``--samples`` samples of ``--seconds`` (single samples vary
 50-70% on a shared host); ratios are taken within the run. Every scenario is checked once
@@ -49,6 +53,9 @@ SCENARIOS = {
     "cookies + session": (10, "/session", 200),
     "404": (10, "/nowhere", 404),
 }
+SIGNED_IN = "signed-in user (Auth)"
+#: Scenarios only microback has; measured on an app of their own (it has a database).
+MICROBACK_ONLY = {SIGNED_IN: (10, "/me", 200)}
 
 
 def session_serializer() -> Any:
@@ -134,6 +141,31 @@ def microback_app(routes: int) -> WSGIApp:
 
     for i in range(routes):
         app.add_route(f"/items{i}/<int:item_id>", item, ["GET"], endpoint=f"item{i}")
+    return app
+
+
+def microback_signed_in_app() -> WSGIApp:
+    """``Auth`` with its default sessions, one user, and a route behind ``@login_required``."""
+    from microback import App
+    from microback.db import Database
+    from microback.security import Auth, login_required
+
+    app = App(secret_key=SECRET)
+    db = Database(app, "sqlite:///:memory:")
+    auth = Auth(app, db)
+    db.create_tables()
+    ada = auth.User.create(email="ada@example.org")
+
+    @app.get("/signin")
+    def signin(request: Any) -> Any:
+        auth.login(request, ada)
+        return {}
+
+    @app.get("/me")
+    @login_required
+    def me(request: Any) -> Any:
+        return {"id": request.user.id}
+
     return app
 
 
@@ -283,25 +315,33 @@ def call(app: WSGIApp, environ: dict[str, Any]) -> tuple[str, list[tuple[str, st
     return answer[0], answer[1], data
 
 
+def session_cookie(app: WSGIApp, path: str) -> str:
+    """The ``session=...`` cookie that a GET of ``path`` sets."""
+    _, headers, _ = call(app, environ_for(path))
+    return next(
+        value.split(";")[0]
+        for header, value in headers
+        if header.lower() == "set-cookie" and value.startswith("session=")
+    )
+
+
 def prepare(name: str, app: WSGIApp, scenario: str) -> dict[str, Any]:
     """The environ for ``scenario``, after checking the app answers it as expected."""
-    _, path, expected = SCENARIOS[scenario]
+    _, path, expected = {**SCENARIOS, **MICROBACK_ONLY}[scenario]
     cookie = None
     if scenario == "cookies + session":
         # A first visit gives the session cookie; the measured request sends it back.
-        _, headers, _ = call(app, environ_for(path))
-        session = next(
-            value.split(";")[0]
-            for header, value in headers
-            if header.lower() == "set-cookie" and value.startswith("session=")
-        )
-        cookie = f"{COOKIES}; {session}"
+        cookie = f"{COOKIES}; {session_cookie(app, path)}"
+    elif scenario == SIGNED_IN:
+        cookie = f"{COOKIES}; {session_cookie(app, '/signin')}"
     environ = environ_for(path, cookie)
     status, _, body = call(app, environ)
     if int(status[:3]) != expected:
         raise SystemExit(f"{name}: {scenario} ({path}) answered {status}, not {expected}")
-    if cookie and json.loads(body) != {"theme": "dark", "visits": 2}:
+    if scenario == "cookies + session" and json.loads(body) != {"theme": "dark", "visits": 2}:
         raise SystemExit(f"{name}: the session cookie sent back was not read: {body!r}")
+    if scenario == SIGNED_IN and "id" not in json.loads(body):
+        raise SystemExit(f"{name}: the signed-in user was not recognised: {body!r}")
     return environ
 
 
@@ -346,6 +386,7 @@ def main() -> None:
         frameworks.append(name)
 
     summary = []
+    timing = (options.samples, options.seconds)
     print(f"µs per call, best of {options.samples} x {options.seconds}s")
     print(f"{'scenario':22}" + "".join(f"{LABELS[f]:>11}" for f in frameworks))
     for scenario, (routes, _, _) in SCENARIOS.items():
@@ -353,10 +394,16 @@ def main() -> None:
         for name in frameworks:
             app = apps[(name, routes)]
             environ = prepare(name, app, scenario)
-            us = microseconds(app, environ, options.samples, options.seconds)
+            us = microseconds(app, environ, *timing)
             summary.append({"scenario": scenario, "framework": name, "us": round(us, 2)})
             line += f"{us:11.1f}"
         print(line, flush=True)
+    if "microback" in frameworks:
+        app = microback_signed_in_app()
+        for scenario in MICROBACK_ONLY:
+            us = microseconds(app, prepare("microback", app, scenario), *timing)
+            summary.append({"scenario": scenario, "framework": "microback", "us": round(us, 2)})
+            print(f"{scenario:22}" + f"{'-':>11}" * frameworks.index("microback") + f"{us:11.1f}")
 
     by = {(r["scenario"], r["framework"]): r["us"] for r in summary}
     if "microback" in frameworks:

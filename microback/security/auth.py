@@ -7,7 +7,9 @@ or :data:`ANONYMOUS`.
 
 A session is bound to the user's ``session_epoch``: logging out everywhere or changing the
 password increments it, and every cookie issued before stops working at once, on every
-process and host, although the cookies themselves live only in browsers.
+process and host, although the cookies themselves live only in browsers. Each log-in also
+gets a session id of its own, which log-out revokes in the database (:mod:`.revocation`), so
+a copy of the cookie taken before log-out is refused after it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import secrets
 from typing import TYPE_CHECKING, Any
 
 import peewee
@@ -25,6 +28,7 @@ from ..http import Request, abort
 from .db_sessions import DatabaseSessions
 from .passwords import DEFAULT_ROUNDS, hash_password, needs_rehash, verify_password
 from .ratelimit import Limit, RateLimiter, client_address, parse_limit
+from .revocation import RevokedSessions
 from .sessions import CookieSessions, SessionStore
 from .tokens import TokenStore
 
@@ -36,6 +40,7 @@ __all__ = ["ANONYMOUS", "AnonymousUser", "Auth", "normalize_email"]
 
 _SESSION_USER = "_uid"
 _SESSION_EPOCH = "_epoch"
+_SESSION_ID = "_sid"  # the id log-out revokes; 128 random bits
 
 
 def normalize_email(email: str) -> str:
@@ -136,9 +141,18 @@ class Auth:
         self.Token = self.tokens.model
         self.limiter = app.extensions.get("rate_limiter") or RateLimiter(app, db)
         self.sessions: SessionStore = app.extensions.get("sessions") or CookieSessions(app)
+        # Database sessions end when their row is deleted; any other store keeps the session
+        # in the cookie, so log-out must record the session's id as ended.
+        self.revoked: RevokedSessions | None = (
+            None
+            if isinstance(self.sessions, DatabaseSessions)
+            else RevokedSessions(db, lifetime=self.sessions.max_age)
+        )
         self._signer = URLSafeTimedSerializer(
             app.settings.secret_key, signer_kwargs={"digest_method": hashlib.sha256}
         )
+        # (the database, the SQL that loads a session's user, its parameters after ours)
+        self._session_query: tuple[Any, str, list[Any]] | None = None
         app.extensions["auth"] = self
         app.add_request_property("user", self._load_user)
 
@@ -225,11 +239,17 @@ class Auth:
         session.rotate()
         session[_SESSION_USER] = user.id
         session[_SESSION_EPOCH] = user.session_epoch
+        if self.revoked is not None:
+            session[_SESSION_ID] = secrets.token_urlsafe(16)
         request.__dict__["user"] = user
 
     def logout(self, request: Request) -> None:
-        """End this browser's session."""
-        request.session.clear()  # type: ignore[attr-defined]
+        """End this browser's session, and every copy of its cookie, on every host."""
+        session = request.session  # type: ignore[attr-defined]
+        session_id = session.get(_SESSION_ID)
+        if self.revoked is not None and isinstance(session_id, str):
+            self.revoked.revoke(session_id)
+        session.clear()
         request.__dict__["user"] = ANONYMOUS
 
     # --- who is asking ------------------------------------------------------------------------
@@ -247,10 +267,32 @@ class Auth:
         user_id = session.get(_SESSION_USER)
         if user_id is None:
             return ANONYMOUS
-        user = self.User.get_or_none(self.User.id == user_id)
+        session_id = session.get(_SESSION_ID)
+        if self.revoked is not None and not isinstance(session_id, str):
+            return ANONYMOUS  # a cookie from before session ids: it cannot be revoked
+        user = self._user_of_session(user_id, session_id)
         if user is None or not user.is_active or user.session_epoch != session.get(_SESSION_EPOCH):
             return ANONYMOUS
         return user
+
+    def _user_of_session(self, user_id: Any, session_id: str | None) -> Any | None:
+        """Give the user of a session whose id was not revoked, in one query.
+
+        The query runs on every signed-in request, and peewee takes longer to build its SQL
+        than SQLite takes to run it, so the SQL is built once per database and reused.
+        """
+        database = self.db.database
+        if self._session_query is None or self._session_query[0] is not database:
+            query = self.User.select().where(self.User.id == 0)
+            if self.revoked is not None:
+                query = query.where(self.revoked.not_revoked(""))
+            sql, params = query.limit(1).sql()  # parameters: 0, [""], the limit
+            self._session_query = (database, sql, params[1 + (self.revoked is not None) :])
+        _, sql, rest = self._session_query
+        values = [self.User.id.db_value(user_id)]
+        if self.revoked is not None:
+            values.append(session_id)
+        return next(iter(self.User.raw(sql, *values, *rest)), None)
 
     # --- one-time signed links ----------------------------------------------------------------
 

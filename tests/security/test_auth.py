@@ -119,6 +119,48 @@ def test_logout_everywhere_invalidates_every_copy_of_the_cookie(site):
     replay.get("/me", status=401)
 
 
+def test_a_cookie_copied_before_logout_is_refused_after_it(database_url):
+    # The default Auth keeps the session in a signed cookie; log-out must still end every copy.
+    app, db, auth, _ = build_app(database_url, login_url="/login-page")
+    try:
+        client, user = logged_in(app, auth)
+        copied = client.cookies["session"]
+        client.post("/logout")
+        for replay in (TestClient(app), TestClient(app)):  # twice: the refusal is lasting
+            replay.set_cookie("session", copied)
+            assert replay.get("/me", status=401).json["error"]["status"] == 401
+            page = replay.get("/me", headers={"Accept": "text/html"}, status=303)
+            assert page.headers["Location"].endswith("/login-page?next=/me")
+        # Logging out again with the copy is harmless, and a new log-in works.
+        replay.post("/logout")
+        fresh = TestClient(app)
+        fresh.post_json("/login", {"email": user.email, "password": PASSWORD})
+        assert fresh.get("/me").json["id"] == user.id
+    finally:
+        db.close_all()
+
+
+def test_logging_out_one_browser_leaves_the_others_signed_in(site):
+    app, auth, _ = site
+    laptop, user = logged_in(app, auth)
+    phone = TestClient(app)
+    phone.post_json("/login", {"email": user.email, "password": PASSWORD})
+    laptop.post("/logout")
+    laptop.get("/me", status=401)
+    assert phone.get("/me").json["id"] == user.id
+
+
+def test_a_cookie_without_a_session_id_is_not_signed_in(site):
+    # Cookies issued before log-outs were recorded carry no session id: they cannot be
+    # revoked, so they are not trusted (their users log in once more).
+    app, auth, _ = site
+    user = auth.create_user("ada@example.org", PASSWORD)
+    legacy = auth.sessions.dumps({"_uid": user.id, "_epoch": user.session_epoch})
+    client = TestClient(app)
+    client.set_cookie("session", legacy)
+    client.get("/me", status=401)
+
+
 def test_password_change_invalidates_old_cookies(site):
     app, auth, _ = site
     client, user = logged_in(app, auth)
