@@ -59,6 +59,8 @@ class App(Router):
         self.logger = logging.getLogger("microback.app")
         #: Per-app state of extensions (the database, auth), keyed by their name.
         self.extensions: dict[str, Any] = {}
+        #: What the app signs with its secret key, as given to :meth:`secret_key_for`.
+        self.secret_key_uses: list[str] = []
         # A subclass per app carries the body limits, so requests need no per-call setup.
         self.request_class: type[Request] = type(
             "Request",
@@ -102,6 +104,17 @@ class App(Router):
         if hasattr(self.request_class, name):
             raise ValueError(f"requests already have an attribute {name!r}")
         setattr(self.request_class, name, cached_property(loader, name=name))
+
+    def secret_key_for(self, purpose: str) -> str:
+        """Give the secret key to sign ``purpose`` with (``"session cookies"``), noting the use.
+
+        Call this once, at set-up, rather than reading ``settings.secret_key``: when no key is
+        configured and a random one was made at start-up, ``microback serve`` then warns that
+        what the app signs will not survive a restart. An app that signs nothing is not warned.
+        """
+        if purpose not in self.secret_key_uses:
+            self.secret_key_uses.append(purpose)
+        return self.settings.secret_key
 
     def before_request(self, hook: _F) -> _F:
         """Call ``hook(request)`` before each handler; a value it returns is the response."""

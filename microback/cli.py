@@ -12,6 +12,7 @@ exit status 2 for a target that cannot be loaded, 1 for an address that cannot b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import secrets
@@ -236,6 +237,9 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.workers is not None or args.reload:
         return _run_master(args, addresses, limits, ssl_context)
     app = load(args.target)
+    uses = _key_uses_to_warn_about(app)
+    if uses:
+        _warn_generated_key(", ".join(uses), "made at start-up")
     sockets = _bind(addresses)
     try:
         Server(
@@ -270,9 +274,14 @@ def _run_master(
         except TargetError as exc:
             raise CommandError(str(exc)) from exc
     sockets = _bind(addresses)
-    generated = _share_secret_key()
+    _share_secret_key()
+    # A worker whose app signs with the generated key writes what it signs here; the master
+    # says so once, when all are serving, instead of once per worker and per reload.
+    uses_r, uses_w = os.pipe()
+    os.set_blocking(uses_r, False)
+    os.set_blocking(uses_w, False)
     config = WorkerConfig(
-        load=partial(load, args.target),
+        load=partial(_load_in_worker, args.target, uses_w),
         listeners=tuple(sockets),
         connections=args.connections,
         max_concurrent_requests=args.max_concurrent_requests,
@@ -285,13 +294,15 @@ def _run_master(
         config,
         args.workers or 1,
         watcher=watcher,
-        on_ready=_warn_generated_secret_key if generated else None,
+        on_ready=partial(_warn_if_workers_sign, uses_r),
     )
     try:
         master.run()
     except BootError as exc:
         raise CommandError(str(exc)) from exc
     finally:
+        os.close(uses_r)
+        os.close(uses_w)
         _remove_unix_sockets(addresses)
     return 0
 
@@ -299,8 +310,8 @@ def _run_master(
 SECRET_KEY_VARIABLE = "MICROBACK_SECRET_KEY"
 
 
-def _share_secret_key() -> bool:
-    """Give all workers one generated secret key when none is configured; True if made.
+def _share_secret_key() -> None:
+    """Give all workers one generated secret key when none is configured.
 
     Each worker imports the app, and an ``App`` without a key makes a random one: with one
     per worker, a session signed by one worker would be refused by the next. Put in the
@@ -308,19 +319,52 @@ def _share_secret_key() -> bool:
     a reload starts, for as long as the master runs. It is only a fallback
     (``SHARED_SECRET_VARIABLE``): an ``App(secret_key=...)`` still uses its own key.
     """
-    if SECRET_KEY_VARIABLE in os.environ:
-        return False
-    os.environ[SHARED_SECRET_VARIABLE] = secrets.token_urlsafe(32)
-    return True
+    if SECRET_KEY_VARIABLE not in os.environ:
+        os.environ[SHARED_SECRET_VARIABLE] = secrets.token_urlsafe(32)
 
 
-def _warn_generated_secret_key() -> None:
-    # Said once, by the master, instead of by the app in every worker (it sees a key set).
-    logging.getLogger("microback").warning(
-        "No secret key set (%s): the workers share a random one, made at start-up; sessions "
-        "and signed data will not survive a restart.",
-        SECRET_KEY_VARIABLE,
+def _key_uses_to_warn_about(app: object) -> list[str]:
+    """What *app* signs with a secret key made at start-up: warned about when serving it.
+
+    Only an app that signs (session cookies, one-time links: whatever called
+    ``App.secret_key_for``) with a generated key is warned, and only by ``serve``: ``routes``,
+    ``db`` and ``check`` say nothing (``check --deploy`` reports a missing key as a finding).
+    """
+    from .app import App
+
+    if isinstance(app, App) and app.settings.secret_key_generated:
+        return list(app.secret_key_uses)
+    return []
+
+
+def generated_key_warning(uses: str, made: str) -> str:
+    """The warning for an app that signs *uses* with a random key *made* ("made at start-up")."""
+    return (
+        f"No secret key set ({SECRET_KEY_VARIABLE}): {uses} are signed with a random key "
+        f"{made}; they will not survive a restart."
     )
+
+
+def _warn_generated_key(uses: str, made: str) -> None:
+    logging.getLogger("microback").warning("%s", generated_key_warning(uses, made))
+
+
+def _load_in_worker(target: str, uses_fd: int) -> WSGIApplication:
+    app = load(target)
+    uses = _key_uses_to_warn_about(app)
+    if uses:
+        with contextlib.suppress(OSError):  # a full pipe: the master has been told already
+            os.write(uses_fd, (", ".join(uses) + "\n").encode())
+    return app
+
+
+def _warn_if_workers_sign(uses_fd: int) -> None:
+    # Called by the master once, when all the first workers serve.
+    try:
+        told = os.read(uses_fd, 4096).decode()
+    except BlockingIOError:
+        return
+    _warn_generated_key(told.partition("\n")[0], "the master made for all workers")
 
 
 def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:

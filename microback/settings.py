@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import ipaddress
-import logging
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -26,8 +25,6 @@ ENV_PREFIX = "MICROBACK_"
 #: Set by ``microback serve --workers`` when no key is configured: a random key shared by its
 #: workers, used only by apps that configure none.
 SHARED_SECRET_VARIABLE = "MICROBACK_SHARED_SECRET_KEY"
-
-logger = logging.getLogger("microback")
 
 
 class SettingsError(ValueError):
@@ -187,18 +184,14 @@ class Settings:
                     else "secret_key"
                 )
                 raise SettingsError(f"{source} is empty; set a long random value or leave it out")
+            # Nothing is logged here: an app that signs nothing needs no key, and `microback
+            # routes` or `db` need none either. `microback serve` warns when the app signs
+            # with this key (App.secret_key_for); `check --deploy` reports it.
             values["secret_key_generated"] = True
+            # `microback serve --workers` made one key for all its workers; a key set in code
+            # or MICROBACK_SECRET_KEY wins over it.
             shared = environ.get(SHARED_SECRET_VARIABLE)
-            if shared:
-                # `microback serve --workers` made one key for all its workers, and has
-                # already said so once; a key set in code or MICROBACK_SECRET_KEY wins.
-                values["secret_key"] = shared
-                return cls(**values)
-            values["secret_key"] = secrets.token_urlsafe(32)
-            logger.warning(
-                "No secret key set (MICROBACK_SECRET_KEY): using a random one; sessions and "
-                "signed data will not survive a restart."
-            )
+            values["secret_key"] = shared or secrets.token_urlsafe(32)
         return cls(**values)
 
     def describe(self, name: str) -> str:

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import doctest
 import json
-import logging
 import os
 import re
 import subprocess
@@ -60,7 +59,7 @@ from typing import NoReturn
 import pytest
 import webtest
 
-from microback import App
+from microback.cli import generated_key_warning
 from microback.testing import TestClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -462,9 +461,12 @@ def test_readme_shows_the_example_file() -> None:
     assert _readme_program().block.text == hello
 
 
-def test_settings_page_quotes_the_secret_key_warning(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="microback"):
-        App()
-    (message,) = [r.getMessage() for r in caplog.records if r.name == "microback"]
-    page = " ".join((ROOT / "docs" / "settings.md").read_text(encoding="utf-8").split())
-    assert message in page
+@pytest.mark.parametrize(
+    ("page", "made"),
+    [("settings.md", "made at start-up"), ("serving.md", "the master made for all workers")],
+)
+def test_pages_quote_the_secret_key_warning(page: str, made: str) -> None:
+    # What microback serve logs for an app with Auth (tests/integration/test_secret_key_warning.py)
+    message = generated_key_warning("session cookies, one-time links", made)
+    text = " ".join((ROOT / "docs" / page).read_text(encoding="utf-8").split())
+    assert message in text

@@ -59,17 +59,24 @@ def test_bad_environment_settings_name_the_variable(monkeypatch, variable, value
     assert str(caught.value).startswith(message)
 
 
-def test_missing_secret_is_generated_with_one_warning(caplog, monkeypatch):
+def test_missing_secret_is_generated_without_a_warning(caplog, monkeypatch):
+    # Only serving an app that signs with it warns (tests/integration/test_secret_key_warning.py).
     monkeypatch.delenv("MICROBACK_SECRET_KEY", raising=False)
-    with caplog.at_level(logging.WARNING, logger="microback"):
+    with caplog.at_level(logging.DEBUG):
         first, second = App(), App()
     assert first.settings.secret_key_generated
     assert len(first.settings.secret_key) >= 32
     assert first.settings.secret_key != second.settings.secret_key
-    warnings = [r.getMessage() for r in caplog.records]
-    assert len(warnings) == 2
-    assert "will not survive a restart" in warnings[0]
-    assert first.settings.secret_key not in caplog.text
+    assert not caplog.records
+
+
+def test_secret_key_for_notes_each_use_once():
+    app = App(secret_key="s" * 32)
+    assert app.secret_key_uses == []
+    assert app.secret_key_for("session cookies") == "s" * 32
+    app.secret_key_for("invitations")
+    app.secret_key_for("session cookies")
+    assert app.secret_key_uses == ["session cookies", "invitations"]
 
 
 def test_secret_key_is_never_shown(monkeypatch):

@@ -149,7 +149,7 @@ class Auth:
             else RevokedSessions(db, lifetime=self.sessions.max_age)
         )
         self._signer = URLSafeTimedSerializer(
-            app.settings.secret_key, signer_kwargs={"digest_method": hashlib.sha256}
+            app.secret_key_for("one-time links"), signer_kwargs={"digest_method": hashlib.sha256}
         )
         # (the database, the SQL that loads a session's user, its parameters after ours)
         self._session_query: tuple[Any, str, list[Any]] | None = None

@@ -209,7 +209,7 @@ class CookieSessions(SessionStore):
         path: str = "/",
         salt: str = "microback.session",
     ) -> None:
-        keys = list(secret_keys) if secret_keys else [app.settings.secret_key]
+        keys = list(secret_keys) if secret_keys else [app.secret_key_for("session cookies")]
         if any(not key for key in keys):
             raise ValueError("session secret keys must not be empty")
         # itsdangerous signs with the *last* key and verifies with all of them.
