@@ -6,6 +6,7 @@ helpers live here so that they are documented and tested once.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable
 from typing import Any, NamedTuple, TypeVar
 
@@ -14,7 +15,7 @@ import peewee
 from ..http import abort
 from .errors import InvalidValue, MissingReference
 
-__all__ = ["Model", "private"]
+__all__ = ["Model", "as_utc", "private"]
 
 _F = TypeVar("_F", bound=peewee.Field)
 _M = TypeVar("_M", bound="Model")
@@ -33,6 +34,13 @@ def private(field: _F) -> _F:
     """
     field.microback_private = True  # type: ignore[attr-defined]
     return field
+
+
+def as_utc(value: datetime.datetime) -> datetime.datetime:
+    """Return ``value`` as an aware UTC datetime; a naive one is taken as UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=datetime.timezone.utc)
+    return value.astimezone(datetime.timezone.utc)
 
 
 class _PrimaryKeyLookup(NamedTuple):
@@ -100,7 +108,9 @@ class Model(peewee.Model):
     ) -> dict[str, Any]:
         """Return the fields as a dict for a JSON answer, by field name, in definition order.
 
-        A foreign key gives the id it holds (``"owner": 3``) without loading the row.
+        A foreign key gives the id it holds (``"owner": 3``) without loading the row. A
+        ``DateTimeField`` gives an aware UTC datetime (a naive one is taken as UTC), which JSON
+        writes as ``2024-05-01T10:00:00+00:00``: the same on create as on every read.
         Private fields (see :func:`private`) are left out unless named in ``only``. An unknown
         name in ``only`` or ``exclude`` raises ``ValueError``: a typo must not silently leak
         or drop a field.
@@ -123,7 +133,12 @@ class Model(peewee.Model):
         else:
             names = [n for n in meta.sorted_field_names if n in chosen and n not in excluded]
         data = self.__data__
-        return {name: data.get(name) for name in names}
+        values = {name: data.get(name) for name in names}
+        for name in _datetime_fields(type(self)):
+            value = values.get(name)
+            if isinstance(value, datetime.datetime):
+                values[name] = as_utc(value)
+        return values
 
     def save(self, force_insert: bool = False, only: Any = None) -> int:
         """Save as peewee does, answering 400 naming the field for a value the column cannot
@@ -167,6 +182,17 @@ class Model(peewee.Model):
                 error.field = field.name
                 error.description = f"the {field.name!r} field refers to a row that does not exist"
                 return
+
+
+def _datetime_fields(model: type[Model]) -> tuple[str, ...]:
+    """The names of ``model``'s date-time fields, found once per model (to_dict is hot)."""
+    found: tuple[str, ...] | None = model.__dict__.get("_microback_datetime_fields")
+    if found is None:
+        found = tuple(
+            f.name for f in model._meta.sorted_fields if isinstance(f, peewee.DateTimeField)
+        )
+        model._microback_datetime_fields = found  # type: ignore[attr-defined]
+    return found
 
 
 def _value_problem(field: peewee.Field, value: Any) -> str:
