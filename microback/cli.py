@@ -307,7 +307,7 @@ def _run_master(
     return 0
 
 
-SECRET_KEY_VARIABLE = "MICROBACK_SECRET_KEY"
+SECRET_KEY_VARIABLE = "MICROBACK_SECRET_KEY"  # noqa: S105 (a variable's name, not a key)
 
 
 def _share_secret_key() -> None:

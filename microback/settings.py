@@ -24,7 +24,7 @@ __all__ = ["Settings", "SettingsError", "parse_bool", "parse_size"]
 ENV_PREFIX = "MICROBACK_"
 #: Set by ``microback serve --workers`` when no key is configured: a random key shared by its
 #: workers, used only by apps that configure none.
-SHARED_SECRET_VARIABLE = "MICROBACK_SHARED_SECRET_KEY"
+SHARED_SECRET_VARIABLE = "MICROBACK_SHARED_SECRET_KEY"  # noqa: S105 (a name, not a key)
 
 
 class SettingsError(ValueError):

@@ -49,7 +49,7 @@ class RevokedSessions:
         expires_at = _utcnow() + datetime.timedelta(seconds=self.lifetime)
         row = self.model.insert(session_id=session_id, expires_at=expires_at)
         row.on_conflict_ignore().execute()
-        if random.random() < 1 / _CLEANUP_EVERY:
+        if random.random() < 1 / _CLEANUP_EVERY:  # noqa: S311 (when to clean up, not a secret)
             self.delete_expired()
 
     def not_revoked(self, session_id: str) -> Any:
