@@ -98,7 +98,8 @@ class HostAllowList:
     ``.example.com`` for it and its subdomains, or ``*`` for any name)."""
 
     def __init__(self, patterns: Iterable[str]) -> None:
-        patterns = [pattern.strip().lower() for pattern in patterns]
+        # Matched against names without their final dot, so written without one too.
+        patterns = [pattern.strip().lower().removesuffix(".") for pattern in patterns]
         self.allow_any = "*" in patterns
         self._exact = frozenset(p for p in patterns if not p.startswith("."))
         self._suffixes = tuple(p for p in patterns if p.startswith("."))
@@ -119,9 +120,9 @@ class HostAllowList:
         client's to choose.
         """
         header = environ.get("HTTP_HOST")
-        given = self.host_of(environ)
-        if given in self._seen_allowed:
+        if header in self._seen_allowed:
             return None
+        given = self.host_of(environ)
         if header is not None:
             problem = host_problem(header)
             if problem is not None:

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .hosts import UNIX_PEER
+from .hosts import UNIX_PEER, host_problem
 
 __all__ = ["Settings", "SettingsError", "parse_bool", "parse_size"]
 
@@ -90,6 +90,24 @@ def _check_networks(values: tuple[str, ...]) -> None:
             ) from None
 
 
+def _check_host_patterns(values: tuple[str, ...]) -> None:
+    # A pattern that no valid Host can match would refuse every request silently.
+    for value in values:
+        pattern = value.strip()
+        if pattern == "*":
+            continue
+        name = pattern.removeprefix(".")
+        problem = host_problem(name)
+        if problem is not None:
+            raise ValueError(f"{value!r} is not a host name: {problem}")
+        if ":" in name.rpartition("]")[2]:
+            raise ValueError(
+                f"{value!r} has a port; give the name alone (the port is not matched)"
+            )
+        if name.startswith("[") and pattern.startswith("."):
+            raise ValueError(f"{value!r}: an IP address has no subdomains; drop the '.'")
+
+
 def _format_size(size: int) -> str:
     for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if size >= factor and size % factor == 0:
@@ -112,7 +130,12 @@ _SPECS: dict[str, _Spec] = {
     "max_content_length": _Spec(int, parse_size, "largest request body accepted", minimum=0),
     "max_form_memory_size": _Spec(int, parse_size, "largest non-file form field", minimum=0),
     "max_form_parts": _Spec(int, _parse_int, "most parts in a multipart form", minimum=1),
-    "allowed_hosts": _Spec(tuple, _parse_list, "Host header values served; '*' for any"),
+    "allowed_hosts": _Spec(
+        tuple,
+        _parse_list,
+        "Host header values served; '*' for any",
+        validate=_check_host_patterns,
+    ),
     "trusted_proxies": _Spec(
         tuple,
         _parse_list,

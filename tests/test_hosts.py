@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from microback import App, SettingsError
@@ -206,3 +208,25 @@ def test_x_forwarded_host_is_never_believed_even_from_a_trusted_proxy():
         extra_environ={"REMOTE_ADDR": "10.0.0.1"},
     )
     assert response.json["url"] == "http://localhost/where"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("example.com:8000", "'example.com:8000' has a port; give the name alone"),
+        ("[::1]:80", "'[::1]:80' has a port"),
+        ("example.com/app", "'example.com/app' is not a host name: '/' cannot be part"),
+        ("https://example.com", "'https://example.com' is not a host name"),
+        (".", "'.' is not a host name: it is empty"),
+        (".[::1]", "'.[::1]': an IP address has no subdomains"),
+    ],
+)
+def test_host_patterns_that_can_match_nothing_are_refused_at_start_up(pattern, message):
+    with pytest.raises(SettingsError, match=re.escape(f"setting allowed_hosts: {message}")):
+        App(secret_key="x" * 32, allowed_hosts=["localhost", pattern])
+
+
+def test_a_pattern_with_a_final_dot_matches_the_name():
+    client = make_client(allowed_hosts=["example.com.", ".example.org."])
+    for host in ("example.com", "example.com.", "a.example.org", "a.example.org."):
+        assert client.get("/where", headers={"Host": host}).status_int == 200, host
