@@ -11,6 +11,7 @@ from collections.abc import Callable
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+from .header_defaults import NOSNIFF, framing_headers
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -27,15 +28,9 @@ class SecurityHeaders:
     """Headers computed once from the settings and added to each response."""
 
     def __init__(self, settings: Settings) -> None:
-        always = [("X-Content-Type-Options", "nosniff")]
+        always = [NOSNIFF]
         # Both headers say who may frame the page; a response that sets either decides alone.
-        self.framing: list[tuple[str, str]] = []
-        if settings.frame_options:
-            self.framing.append(("X-Frame-Options", settings.frame_options))
-            if settings.frame_options.upper() == "DENY":
-                self.framing.append(("Content-Security-Policy", "frame-ancestors 'none'"))
-            elif settings.frame_options.upper() == "SAMEORIGIN":
-                self.framing.append(("Content-Security-Policy", "frame-ancestors 'self'"))
+        self.framing = framing_headers(settings.frame_options)
         if settings.referrer_policy:
             always.append(("Referrer-Policy", settings.referrer_policy))
         if settings.cross_origin_opener_policy:

@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from . import header_defaults
 from .hosts import UNIX_PEER, host_problem
 
 __all__ = ["Settings", "SettingsError", "parse_bool", "parse_size"]
@@ -172,10 +173,10 @@ class Settings:
     #: nobody's are.
     trusted_proxies: tuple[str, ...] = ()
     #: Security headers added to every response that does not set its own; "" or 0 omits one.
-    hsts_seconds: int = 365 * 24 * 3600
-    frame_options: str = "DENY"
-    referrer_policy: str = "same-origin"
-    cross_origin_opener_policy: str = "same-origin"
+    hsts_seconds: int = header_defaults.HSTS_SECONDS
+    frame_options: str = header_defaults.FRAME_OPTIONS
+    referrer_policy: str = header_defaults.REFERRER_POLICY
+    cross_origin_opener_policy: str = header_defaults.CROSS_ORIGIN_OPENER_POLICY
     #: True when no secret key was configured and a random one was generated at start-up.
     secret_key_generated: bool = dataclasses.field(default=False, compare=False)
 

@@ -339,7 +339,7 @@ class Connection:
     ) -> bool:
         error = message.error
         if isinstance(exc, RequestError) and error is not None:
-            server_logger.info("request from %s refused: %s (%s)", self.client, error, request_id)
+            _log_refusal(self.client, error, request_id)
         else:
             error = _INTERNAL_ERROR
             server_logger.error(
@@ -400,7 +400,7 @@ class Connection:
         request_id = self.site.request_ids.next()
         if message is not None and message.request_id and _REQUEST_ID(message.request_id):
             request_id = message.request_id.decode("ascii")
-        server_logger.info("request from %s refused: %s (%s)", self.client, error, request_id)
+        _log_refusal(self.client, error, request_id)
         try:
             self._send(error_response(error.status_line, error.reason, request_id))
         except ConnectionLost:
@@ -485,6 +485,12 @@ def _write(result: Iterable[bytes], response: Response) -> None:
     for chunk in result:
         write(chunk)
     response.finish()
+
+
+def _log_refusal(client: str, error: RequestError, request_id: str) -> None:
+    server_logger.info("request from %s refused: %s (%s)", client, error, request_id)
+    if error.detail:  # the parser's own words: for debugging, never for the client
+        server_logger.debug("request %s: the parser said: %s", request_id, error.detail)
 
 
 def _head_timeout(limits: Limits) -> RequestError:

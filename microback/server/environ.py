@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import unquote_to_bytes
 
 from .files import FileWrapper
 
@@ -73,17 +73,17 @@ def request_environ(base: dict[str, Any], message: Message, wsgi_input: Any) -> 
     """The environ for *message*: a copy of *base* with the request's keys."""
     environ = base.copy()
     target = message.target
-    if target[:1] == b"/":
-        path, _, query = target.partition(b"?")
+    # The parser has checked the target: a path, "*", or an absolute form (http://host/path?q)
+    # whose path and query it gives as message.origin.
+    origin = message.origin or target
+    if origin == b"*":
+        path, query = origin, b""
+    else:
+        path, _, query = origin.partition(b"?")
         if b"#" in query:
             query = query.partition(b"#")[0]
         elif b"#" in path:
             path = path.partition(b"#")[0]
-    elif target == b"*":
-        path, query = target, b""
-    else:  # absolute form, as sent to a proxy: http://host/path?query
-        parts = urlsplit(target)
-        path, query = parts.path or b"/", parts.query
     environ["REQUEST_METHOD"] = message.method
     environ["PATH_INFO"] = (
         unquote_to_bytes(path).decode("latin-1") if b"%" in path else path.decode("latin-1")

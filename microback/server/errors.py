@@ -13,12 +13,17 @@ from http import HTTPStatus
 
 
 class RequestError(Exception):
-    """The request is refused with *status*; *reason* says why, in a few words."""
+    """The request is refused with *status*; *reason* says why, in a few words.
 
-    def __init__(self, status: int, reason: str) -> None:
+    *reason* is ours and goes to the client. *detail*, when there is one, is what the parser
+    (llhttp) said: its wording is internal, so it goes to the log at debug level only.
+    """
+
+    def __init__(self, status: int, reason: str, detail: str | None = None) -> None:
         super().__init__(f"{status} {reason}")
         self.status = status
         self.reason = reason
+        self.detail = detail
 
     @property
     def status_line(self) -> str:

@@ -12,22 +12,45 @@ What llhttp accepts and this module refuses (each with its status, and the app n
 - a transfer coding other than ``chunked`` (``gzip, chunked``): 501, since we cannot decode it;
 - Transfer-Encoding on an HTTP/1.0 request (RFC 9112 §6.1): 400;
 - HTTP/1.1 without exactly one Host (RFC 9112 §3.2): 400;
-- versions other than 1.0 and 1.1 (0.9, 2.0 over HTTP/1 framing): 505;
+- a repeated Content-Type, Authorization, Proxy-Authorization or Host: 400 (single values,
+  RFC 9110 §5.3; joined with a comma they would mean something else);
+- a major version other than 1 (0.9, 2.0 or 9.9 over HTTP/1 framing, the HTTP/2 preface): 505.
+  A higher 1.x minor version is served as HTTP/1.1 (RFC 9110 §2.5);
 - CONNECT: 501 (an origin server does not tunnel);
+- a target that is not one an origin server serves (:mod:`.request_target`): 400;
 - the limits in :mod:`.limits`: 414, 431, 413.
+
+And what llhttp refuses that HTTP allows:
+
+- a method it does not know but that is a valid token (``FOO``, ``-BLARGH``): 501, "not
+  implemented" (RFC 9110 §9.1), not 400; the log names the methods it parses (:data:`METHODS`);
+- chunk extensions with whitespace around ``;`` and ``=`` (``5 ; a = b``), which RFC 9112 §7.1.1
+  allows: each chunk-size line is checked here against the RFC's grammar and handed to llhttp
+  as the bare size. Extensions are ignored; llhttp still checks everything else in the body.
 
 Header names with an underscore are dropped, as nginx and gunicorn do: the WSGI environ turns
 ``-`` into ``_``, so ``X_User`` would pass for ``X-User`` — a header a proxy in front may have
-set or stripped under its real name. Trailer fields after a chunked body are ignored.
+set or stripped under its real name. Trailer fields after a chunked body are ignored, except
+those that must not be trailers (RFC 9110 §6.5.1: framing, routing, authentication, request
+modifiers and content fields), which are refused with 400.
+
+The client never sees llhttp's own wording ("Pause on PRI/Upgrade"): it gets a short reason of
+ours, and llhttp's text goes to the log at debug level (:attr:`~.errors.RequestError.detail`).
 
 Parsing is push-based: :meth:`RequestParser.feed` takes whatever ``recv()`` returned and queues
 each request whose head is complete on :attr:`RequestParser.ready`, so pipelined requests are
 parsed from one buffer. A request's body keeps arriving on its :class:`Message` after the
 message is handed out; the body reader asks the connection for more when it needs it.
+
+llhttp is never given bytes past the end of a head it has not finished (the first CRLF CRLF,
+since it refuses bare LF), of a Content-Length body, or of a chunked message. So each message
+starts a fresh piece of input: the bytes of a method llhttp refused are known, and a chunked
+body passes through the chunk-size check above before llhttp sees it.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 
@@ -35,6 +58,7 @@ import httptools
 
 from .errors import RequestError, bad_request
 from .limits import Limits
+from .request_target import origin_form
 
 # Header names the parser acts on, lower-cased.
 _CONTENT_LENGTH = b"content-length"
@@ -42,9 +66,72 @@ _TRANSFER_ENCODING = b"transfer-encoding"
 _HOST = b"host"
 _EXPECT = b"expect"
 _REQUEST_ID = b"x-request-id"
-_SPECIAL = frozenset((_CONTENT_LENGTH, _TRANSFER_ENCODING, _HOST, _EXPECT, _REQUEST_ID))
+# Fields with a single value (RFC 9110 §5.3): a second one is refused, with the name to show.
+_SINGLE = {
+    b"content-type": "Content-Type",
+    b"authorization": "Authorization",
+    b"proxy-authorization": "Proxy-Authorization",
+}
+_SPECIAL = frozenset((_CONTENT_LENGTH, _TRANSFER_ENCODING, _HOST, _EXPECT, _REQUEST_ID, *_SINGLE))
 _OWS = b" \t"
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+
+#: The methods llhttp parses and the server passes to the application (CONNECT and PRI are
+#: refused; any other token method gets 501). docs/serving.md lists them.
+METHODS = (
+    *("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH", "QUERY", "PURGE"),
+    *("COPY", "LOCK", "MKCOL", "MOVE", "PROPFIND", "PROPPATCH", "SEARCH", "UNLOCK", "BIND"),
+    *("REBIND", "UNBIND", "ACL", "REPORT", "MKACTIVITY", "CHECKOUT", "MERGE", "MKCALENDAR"),
+    *("M-SEARCH", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE", "LINK", "UNLINK", "SOURCE"),
+)
+_KNOWN_METHODS = frozenset(m.encode() for m in (*METHODS, "CONNECT", "PRI"))
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
+_METHOD_SHOWN = 64  # bytes of a refused method kept to tell a token from garbage
+
+# Fields that must not be trailers (RFC 9110 §6.5.1): they are needed before the content.
+_NOT_TRAILERS = frozenset(
+    (
+        # framing and connection management
+        *(b"content-length", b"transfer-encoding", b"trailer", b"te", b"connection"),
+        *(b"keep-alive", b"upgrade", b"proxy-connection"),
+        # routing
+        *(b"host", b"forwarded", b"x-forwarded-for", b"x-forwarded-host"),
+        *(b"x-forwarded-proto", b"max-forwards", b"via"),
+        # authentication and state
+        *(b"authorization", b"proxy-authorization", b"cookie"),
+        # request modifiers: controls, conditionals, negotiation
+        *(b"cache-control", b"expect", b"pragma", b"range", b"if-match", b"if-none-match"),
+        *(b"if-modified-since", b"if-unmodified-since", b"if-range", b"accept"),
+        *(b"accept-charset", b"accept-encoding", b"accept-language"),
+        # content
+        *(b"content-type", b"content-encoding", b"content-language", b"content-location"),
+        b"content-range",
+    )
+)
+
+# A chunk-size line (RFC 9112 §7.1, §7.1.1): hex digits, then extensions with optional
+# whitespace around ";" and "=", each a token name with a token or quoted-string value.
+_CHUNK_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x20-\x7e\x80-\xff])*"'
+_CHUNK_LINE = re.compile(
+    rb"0*([0-9A-Fa-f]{1,16})(?:[ \t]*;[ \t]*%s(?:[ \t]*=[ \t]*(?:%s|%s))?)*\r\n"
+    % (_CHUNK_TOKEN, _CHUNK_TOKEN, _QUOTED)
+).fullmatch
+#: A chunk-size line longer than this (extensions included) is refused.
+MAX_CHUNK_LINE = 4096
+_TRAILERS = -1  # RequestParser._chunk_left while the trailer section is parsed
+
+# What the client is told for llhttp's errors, by a word in llhttp's text (its wording is
+# internal and changes between versions; anything unmatched gets the last reason).
+_PARSER_REASONS = (
+    ("content-length", "invalid Content-Length"),
+    ("transfer-encoding", "invalid Transfer-Encoding"),
+    ("version", "malformed HTTP version"),
+    ("dot", "malformed HTTP version"),
+    ("url", "invalid character in the request target"),
+    ("header", "malformed header field"),
+    ("", "malformed request line or head"),
+)
 
 # llhttp keeps the bytes of an unfinished header to itself, so the limits on complete headers
 # cannot see one header line that never ends. Allow this much beyond the head limits in bytes
@@ -65,6 +152,8 @@ class Message:
     # keeps creating a message cheap; every one of them is per request once assigned.
     method = ""
     target = b""
+    #: The path and query of an absolute-form target (``http://host/path?q``), else None.
+    origin: bytes | None = None
     version = "1.1"
     keep_alive = False
     expect_continue = False
@@ -72,6 +161,7 @@ class Message:
     chunked = False
     transfer_encoding = False
     host_count = 0
+    single: frozenset[bytes] = frozenset()  # single-value fields seen (_SINGLE)
     request_id: bytes | None = None
     upgrade = False
     body_received = 0
@@ -104,6 +194,8 @@ class RequestParser:
         #: No more requests can come on this connection (an error or an upgrade).
         self.stopped = False
         self._parser = httptools.HttpRequestParser(self)
+        # The version is checked here (505 for a major version other than 1; 1.x as 1.1).
+        self._parser.set_dangerous_leniencies(lenient_version=True)
         self._url = b""
         self._header_count = 0
         self._header_bytes = 0
@@ -111,11 +203,95 @@ class RequestParser:
         self._unfinished_limit = (
             limits.max_request_line + limits.max_header_size + _UNFINISHED_SLACK
         )
+        # The last bytes given to llhttp of a head or trailer section, to find its end (CRLF
+        # CRLF) when it is split between two reads.
+        self._carry = b""
+        # The first bytes of the current message, to name a method llhttp refused.
+        self._start = b""
+        # In a chunked body: data and CRLF bytes left in the current chunk, 0 in a chunk-size
+        # line (held in _chunk_line until it ends), _TRAILERS in the trailer section.
+        self._chunk_left = 0
+        self._chunk_line = bytearray()
 
     def feed(self, data: bytes) -> None:
         """Parse *data*; complete heads are appended to :attr:`ready`."""
         if self.stopped:
             return
+        end = len(data)
+        pos = 0
+        while pos < end and not self.stopped:
+            message = self.current
+            if message is None or not message.head_complete:
+                stop = self._section_end(data, pos)
+                if message is None:
+                    self._start = data[pos : pos + _METHOD_SHOWN]
+                elif len(self._start) < _METHOD_SHOWN:
+                    self._start += data[pos : pos + _METHOD_SHOWN - len(self._start)]
+            elif not message.chunked:
+                # A Content-Length body (a message without one is complete with its head).
+                left = (message.content_length or 0) - message.body_received
+                stop = min(end, pos + left) if left > 0 else end
+            elif self._chunk_left > 0:
+                stop = min(end, pos + self._chunk_left)
+                self._chunk_left -= stop - pos
+            elif self._chunk_left == 0:
+                pos = self._chunk_size_line(data, pos)
+                continue
+            else:
+                stop = self._section_end(data, pos)
+            self._execute(data if pos == 0 and stop == end else memoryview(data)[pos:stop])
+            pos = stop
+        if self.in_head:
+            # Counted per feed, so a pipelined batch may charge the next head a little early;
+            # the slack is far larger than that.
+            self._unfinished_bytes += len(data)
+            if self._unfinished_bytes > self._unfinished_limit:
+                self._fail(_head_too_large(self._url, self.limits))
+
+    def _section_end(self, data: bytes, pos: int) -> int:
+        """Where the head or trailer section being parsed ends in *data*, else ``len(data)``.
+
+        Ending a piece there early is harmless (llhttp goes on with the next piece); ending
+        it late is not, so every CRLF CRLF is a candidate, and llhttp decides.
+        """
+        carry = self._carry
+        if carry:
+            found = (carry + data[pos : pos + 3]).find(b"\r\n\r\n")
+            if found >= 0:
+                stop = pos + found + 4 - len(carry)
+                self._carry = b""
+                return stop
+        found = data.find(b"\r\n\r\n", pos)
+        if found >= 0:
+            self._carry = b""
+            return found + 4
+        self._carry = (carry + data[max(pos, len(data) - 3) :])[-3:]
+        return len(data)
+
+    def _chunk_size_line(self, data: bytes, pos: int) -> int:
+        """Take a chunk-size line from *data* at *pos*; give llhttp its size. Return the end."""
+        line = self._chunk_line
+        newline = data.find(b"\n", pos)
+        stop = len(data) if newline < 0 else newline + 1
+        line += data[pos:stop]
+        if len(line) > MAX_CHUNK_LINE:
+            self._fail(bad_request(f"chunk-size line longer than {MAX_CHUNK_LINE} bytes"))
+        elif newline >= 0:
+            match = _CHUNK_LINE(bytes(line))
+            line.clear()
+            if match is None:
+                self._fail(bad_request("malformed chunk size or chunk extension"))
+                return stop
+            size = int(match.group(1), 16)
+            self._execute(b"%x\r\n" % size)
+            if size:
+                self._chunk_left = size + 2  # the data and its CRLF
+            else:
+                self._chunk_left = _TRAILERS
+                self._carry = b"\r\n"  # the section ends at an empty line, even the first
+        return stop
+
+    def _execute(self, data: bytes | memoryview) -> None:
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -124,20 +300,40 @@ class RequestParser:
             self.stopped = True
             if self.ready:
                 self.ready[-1].upgrade = True
-            return
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
-            self._fail(cause if isinstance(cause, RequestError) else bad_request(str(exc)))
-            return
+            if isinstance(cause, RequestError):
+                self._fail(cause)
+            else:
+                self._fail(self._parser_error(exc))
         except httptools.HttpParserError as exc:
-            self._fail(bad_request(str(exc) or type(exc).__name__))
-            return
-        if self.in_head:
-            # Counted per feed, so a pipelined batch may charge the next head a little early;
-            # the slack is far larger than that.
-            self._unfinished_bytes += len(data)
-            if self._unfinished_bytes > self._unfinished_limit:
-                self._fail(_head_too_large(self._url, self.limits))
+            self._fail(self._parser_error(exc))
+
+    def _parser_error(self, exc: Exception) -> RequestError:
+        """Our answer to an error llhttp reported; llhttp's own text becomes the detail."""
+        detail = str(exc) or type(exc).__name__
+        message = self.current
+        if message is not None and message.head_complete:
+            if message.chunked and self._chunk_left == _TRAILERS:
+                return RequestError(400, "malformed or forbidden trailer field", detail)
+            return RequestError(400, "malformed chunked body", detail)
+        method = self._start.lstrip(b"\r\n").partition(b" ")[0]
+        if method == b"PRI":
+            return RequestError(505, "HTTP/2 is not supported here; use HTTP/1.1", detail)
+        if isinstance(exc, httptools.HttpParserInvalidMethodError) or (
+            method and method not in _KNOWN_METHODS
+        ):
+            if _TOKEN(method):
+                return RequestError(
+                    501,
+                    f"method {method.decode('ascii')} is not implemented by this server; "
+                    f"it serves {', '.join(METHODS)}",
+                    detail,
+                )
+            return RequestError(400, "invalid method: it must be a token such as GET", detail)
+        lowered = detail.lower()
+        reason = next(reason for word, reason in _PARSER_REASONS if word in lowered)
+        return RequestError(400, reason, detail)
 
     def _fail(self, error: RequestError) -> None:
         self.stopped = True
@@ -178,8 +374,12 @@ class RequestParser:
             raise RequestError(431, f"more than {limits.max_header_count} header fields")
         if self._header_bytes > limits.max_header_size:
             raise RequestError(431, f"header fields larger than {limits.max_header_size} bytes")
-        if message.head_complete or b"_" in name:
-            return  # a trailer field, or a name that would alias another in the environ
+        if message.head_complete:
+            if name.lower() in _NOT_TRAILERS:
+                raise bad_request(f"{name.decode('latin-1')} is not allowed in a trailer section")
+            return  # trailer fields are not passed on
+        if b"_" in name:
+            return  # a name that would alias another in the environ
         value = value.rstrip(_OWS)  # llhttp strips the leading whitespace only
         message.headers.append((name, value))
         lowered = name.lower()
@@ -193,11 +393,16 @@ class RequestParser:
         method = parser.get_method()
         message.method = _METHODS.get(method) or method.decode("ascii")
         message.target = self._url
-        message.version = version = parser.get_http_version()
-        if version not in ("1.1", "1.0"):
+        version = parser.get_http_version()
+        major, _, minor = version.partition(".")
+        if major != "1":
             raise RequestError(505, f"HTTP/{version} is not supported; use HTTP/1.1")
+        if minor != "0":
+            version = "1.1"  # a later 1.x is served as 1.1, the highest we implement
+        message.version = version
         if message.method == "CONNECT":
             raise RequestError(501, "CONNECT is not supported")
+        message.origin = origin_form(message.method, message.target)
         if version == "1.1":
             if message.host_count != 1:
                 raise bad_request("HTTP/1.1 requires exactly one Host header")
@@ -212,6 +417,7 @@ class RequestParser:
         message.keep_alive = parser.should_keep_alive()
         message.head_complete = True
         self.in_head = False
+        self._chunk_left = 0
         self.ready.append(message)
 
     def on_body(self, data: bytes) -> None:
@@ -244,10 +450,16 @@ def _special_header(message: Message, lowered: bytes, value: bytes) -> None:
         message.chunked = True  # llhttp refuses chunked twice
     elif lowered == _HOST:
         message.host_count += 1
+        if message.host_count > 1:
+            raise bad_request("more than one Host header")
     elif lowered == _EXPECT:
         message.expect_continue = value.lower() == b"100-continue"
-    else:
+    elif lowered == _REQUEST_ID:
         message.request_id = value
+    else:
+        if lowered in message.single:
+            raise bad_request(f"more than one {_SINGLE[lowered]} header; send one")
+        message.single |= {lowered}
 
 
 def _head_too_large(url: bytes, limits: Limits) -> RequestError:

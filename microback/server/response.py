@@ -25,6 +25,8 @@ from email.utils import formatdate
 from types import TracebackType
 from typing import Protocol
 
+from ..header_defaults import DEFAULT_HEADERS
+
 server_logger = logging.getLogger("microback.server")
 
 _STATUS = re.compile(r"[1-9][0-9]{2}(?: [^\r\n\x00]*)?").fullmatch
@@ -57,6 +59,9 @@ _STATUS_LINES_MAX = 256
 _DROPPED = frozenset(("transfer-encoding", "connection", "keep-alive"))
 
 SERVER_HEADER = b"Server: microback\r\n"
+# The security headers a microback App gives its own errors with its default settings: the
+# server's refusals get them too (it cannot see an app's settings; see header_defaults).
+_SECURITY_HEADERS = "".join(f"{name}: {value}\r\n" for name, value in DEFAULT_HEADERS)
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
@@ -87,12 +92,16 @@ def date_header() -> bytes:
 
 
 def error_response(status_line: str, reason: str, request_id: str | None = None) -> bytes:
-    """A complete ``Connection: close`` response with a one-line plain-text body."""
+    """A complete ``Connection: close`` response with a one-line plain-text body.
+
+    It carries the default security headers (``nosniff``, no framing, ...), as the app's own
+    error pages do.
+    """
     body = f"{status_line}: {reason}\n".encode("latin-1", "replace")
     extra = f"X-Request-ID: {request_id}\r\n" if request_id else ""
     head = (
         f"HTTP/1.1 {status_line}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n{extra}"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n{_SECURITY_HEADERS}{extra}"
     ).encode("latin-1")
     return head + date_header() + SERVER_HEADER + b"\r\n" + body
 

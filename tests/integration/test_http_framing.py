@@ -8,12 +8,15 @@ Cases marked "llhttp" are refused by the parser itself; the others by microback'
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 
 import pytest
 
-from .conftest import Reader, ServerProcess, exchange
+from microback.server.parsing import METHODS
+
+from .conftest import REPO, Reader, ServerProcess, exchange
 
 HOST = "Host: test\r\n"
 
@@ -108,18 +111,92 @@ CASES = [
     ("bare-lf-header", 400, "GET {t} HTTP/1.1\r\nHost: test\nX-A: b\r\n\r\n"),
     ("bare-lf-end", 400, "GET {t} HTTP/1.1\r\n{h}\n"),
     ("bare-cr", 400, "GET {t} HTTP/1.1\r\nHost: test\rX-A: b\r\n\r\n"),
-    # Request line: llhttp (method, target, version syntax) and ours (versions, CONNECT)
-    ("lower-case-method", 400, "get {t} HTTP/1.1\r\n{h}\r\n"),
-    ("unknown-method", 400, "FOO {t} HTTP/1.1\r\n{h}\r\n"),
+    # Request line: llhttp (target, version syntax) and ours (methods, versions, CONNECT).
+    # Methods are case-sensitive tokens (RFC 9110 §9.1): one llhttp cannot parse is 501.
+    ("lower-case-method", 501, "get {t} HTTP/1.1\r\n{h}\r\n"),
+    ("unknown-method", 501, "FOO {t} HTTP/1.1\r\n{h}\r\n"),
+    ("unknown-method-dash", 501, "-BLARGH {t} HTTP/1.1\r\n{h}\r\n"),
+    ("unknown-method-prefix", 501, "GETX {t} HTTP/1.1\r\n{h}\r\n"),
+    ("rtsp-method", 501, "DESCRIBE {t} HTTP/1.1\r\n{h}\r\n"),
+    ("non-token-method", 400, "G@T {t} HTTP/1.1\r\n{h}\r\n"),
+    ("non-token-method-slash", 400, "GE/T {t} HTTP/1.1\r\n{h}\r\n"),
+    ("non-token-method-8bit", 400, "G\xc9T {t} HTTP/1.1\r\n{h}\r\n"),
     ("space-in-target", 400, "GET {t} x HTTP/1.1\r\n{h}\r\n"),
     ("ctl-in-target", 400, "GET {t}\x01 HTTP/1.1\r\n{h}\r\n"),
-    ("http-1.2", 400, "GET {t} HTTP/1.2\r\n{h}\r\n"),
     ("http-2.0", 505, "GET {t} HTTP/2.0\r\n{h}\r\n"),
+    ("http-3.0", 505, "GET {t} HTTP/3.0\r\n{h}\r\n"),
+    ("http-9.9", 505, "GET {t} HTTP/9.9\r\n{h}\r\n"),
     ("http-0.9", 505, "GET {t}\r\n\r\n"),
+    ("http2-preface", 505, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
     ("connect", 501, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
-    # Host: ours
+    # Targets: ours (microback/server/request_target.py)
+    ("asterisk-get", 400, "GET * HTTP/1.1\r\n{h}\r\n"),
+    ("asterisk-post", 400, "POST * HTTP/1.1\r\n{h}Content-Length: 0\r\n\r\n"),
+    ("absolute-open-bracket", 400, "GET http://[::1/framing/x HTTP/1.1\r\n{h}\r\n"),
+    ("absolute-close-bracket", 400, "PUT s://]ufd/: HTTP/1.1\r\n{h}Content-Length: 0\r\n\r\n"),
+    ("bad-percent", 400, "GET {t}/%zz HTTP/1.1\r\n{h}\r\n"),
+    # Host and other single-value fields: ours
     ("no-host", 400, "GET {t} HTTP/1.1\r\n\r\n"),
     ("two-hosts", 400, "GET {t} HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+    ("two-hosts-http10", 400, "GET {t} HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n"),
+    (
+        "two-content-types",
+        400,
+        "POST {t} HTTP/1.1\r\n{h}Content-Type: application/json\r\nContent-Type: text/html\r\n"
+        "Content-Length: 2\r\n\r\n{{}}",
+    ),
+    (
+        "two-authorizations",
+        400,
+        "GET {t} HTTP/1.1\r\n{h}Authorization: a\r\nAuthorization: b\r\n\r\n",
+    ),
+    (
+        "two-proxy-authorizations",
+        400,
+        "GET {t} HTTP/1.1\r\n{h}Proxy-Authorization: a\r\nProxy-Authorization: b\r\n\r\n",
+    ),
+    # Chunk extensions: ours. Whitespace around ";" and "=" is allowed, nothing else is.
+    (
+        "chunk-ext-bare-lf",
+        400,
+        "POST {t} HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n3;a\nabc\r\n0\r\n\r\n",
+    ),
+    (
+        "chunk-ext-bare-cr",
+        400,
+        "POST {t} HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n3;a\rb\r\nabc\r\n0\r\n\r\n",
+    ),
+    (
+        "chunk-ext-lf-in-quotes",
+        400,
+        'POST {t} HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n3;a="\n"\r\nabc\r\n0\r\n\r\n',
+    ),
+    (
+        "chunk-ext-no-name",
+        400,
+        "POST {t} HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n3;\r\nabc\r\n0\r\n\r\n",
+    ),
+    (
+        "chunk-ext-space-in-value",
+        400,
+        "POST {t} HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n3;a=b c\r\nabc\r\n0\r\n\r\n",
+    ),
+    (
+        "chunk-ext-too-long",
+        400,
+        "POST {t} HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n3;a=" + "b" * 5000 + "\r\n",
+    ),
+    (
+        "chunk-size-space-inside",
+        400,
+        "POST {t} HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n1 2\r\n" + "a" * 18 + "\r\n",
+    ),
+    (
+        "chunk-size-smuggled-request",
+        400,
+        "POST {t} HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n"
+        "3;a\nGET /framing/smuggled HTTP/1.1\r\n{h}\r\n",
+    ),
 ]
 
 
@@ -138,6 +215,201 @@ def test_malformed_request_is_refused_and_closed(
     assert re.search(rb"(?im)^connection: close\r$", answer), answer
     assert _responses(answer) == 1, answer  # nothing smuggled in after the refused request
     assert target not in _seen(http_server)
+
+
+# RFC 9110 §6.5.1: fields needed before the content (framing, routing, authentication,
+# request modifiers, content) must not be trailers; each one is refused the same way.
+NOT_TRAILERS = [
+    *("Content-Length", "Transfer-Encoding", "Trailer", "TE", "Connection", "Keep-Alive"),
+    *("Upgrade", "Host", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "Max-Forwards"),
+    *("Authorization", "Proxy-Authorization", "Cookie", "Cache-Control", "Expect", "Range"),
+    *("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range"),
+    *("Accept", "Accept-Encoding", "Accept-Language", "Content-Type", "Content-Encoding"),
+    *("Content-Language", "Content-Location", "Content-Range"),
+]
+
+
+@pytest.mark.parametrize("name", NOT_TRAILERS)
+def test_field_that_must_not_be_a_trailer_is_refused(
+    http_server: ServerProcess, name: str
+) -> None:
+    raw = (
+        f"POST /echo HTTP/1.1\r\n{HOST}Transfer-Encoding: chunked\r\n\r\n"
+        f"5\r\nhello\r\n0\r\n{name}: 1\r\n\r\n"
+    ).encode()
+
+    answer = exchange(http_server, raw)
+
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert _responses(answer) == 1
+
+
+def test_other_trailer_fields_are_accepted_and_not_passed_on(http_server: ServerProcess) -> None:
+    raw = (
+        b"POST /environ HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close"
+        b"\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: 1\r\nServer-Timing: a\r\n\r\n"
+    )
+
+    answer = exchange(http_server, raw)
+
+    assert answer.startswith(b"HTTP/1.1 200 OK")
+    assert b"HTTP_X_CHECKSUM" not in answer
+
+
+@pytest.mark.parametrize(
+    "size_line",
+    [
+        b"5;a",
+        b"5;a=b",
+        b"5; a",
+        b"5 ;a",
+        b"5;a = b",
+        b'5\t;\ta\t=\t"q \\"x"',
+        b'5 ; a=1 ; b ; c=""',
+    ],
+)
+def test_chunk_extensions_with_whitespace_are_accepted(
+    http_server: ServerProcess, size_line: bytes
+) -> None:
+    # RFC 9112 §7.1.1: bad whitespace (BWS) around ";" and "=" must be parsed; extensions
+    # are ignored. A pipelined request after the body shows the framing stayed in step.
+    raw = (
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + size_line
+        + b"\r\nhello\r\n0\r\n\r\nGET /echo?after=1 HTTP/1.1\r\nHost: t\r\n\r\n"
+    )
+    with http_server.connect() as sock:
+        sock.sendall(raw)
+        reader = Reader(sock)
+        first, second = reader.response(), reader.response()
+
+    assert (first[0], json.loads(first[2])["body"]) == (200, "hello")
+    assert (second[0], json.loads(second[2])["query"]) == (200, "after=1")
+
+
+def test_chunked_body_split_into_single_bytes_is_read_whole(http_server: ServerProcess) -> None:
+    # Every boundary of the chunk-size line, the data and the trailer section in its own read.
+    body = b"5 ; a = b\r\nhello\r\n1\r\n!\r\n0\r\nX-T: 1\r\n\r\n"
+    with http_server.connect() as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for byte in body:
+            sock.sendall(bytes([byte]))
+        status, _, answer = Reader(sock).response()
+
+    assert (status, json.loads(answer)["body"]) == (200, "hello!")
+
+
+def test_http_1_2_is_served_as_http_1_1(http_server: ServerProcess) -> None:
+    # RFC 9110 §2.5: a higher minor version is handled as the highest one implemented.
+    with http_server.connect() as sock:
+        sock.sendall(b"GET /environ/minor HTTP/1.2\r\nHost: t\r\n\r\n")
+        status, headers, body = Reader(sock).response()
+
+    assert status == 200
+    assert json.loads(body)["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert headers.get("Connection") is None  # kept alive, as HTTP/1.1 is by default
+
+
+def test_asterisk_form_is_served_for_options(http_server: ServerProcess) -> None:
+    with http_server.connect() as sock:
+        sock.sendall(b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n")
+        status, _, body = Reader(sock).response()
+
+    assert (status, json.loads(body)) == (200, {"path": "*"})
+
+
+def test_absolute_form_is_served_as_its_path_and_query(http_server: ServerProcess) -> None:
+    targets = [
+        b"http://t/environ/abs?a=1",
+        b"HTTPS://[::1]:8443/environ/abs?a=1#frag",
+        b"http://127.0.0.1:/environ/abs?a=1",
+    ]
+    for target in targets:
+        with http_server.connect() as sock:
+            sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+            status, _, body = Reader(sock).response()
+        environ = json.loads(body)
+        assert status == 200, target
+        assert (environ["PATH_INFO"], environ["QUERY_STRING"]) == ("/environ/abs", "a=1")
+        assert environ["RAW_URI"] == target.decode()
+
+
+def _malformed_targets() -> list[str]:
+    """Absolute-form and origin-form targets, each with at least one malformed part.
+
+    Built as every combination of a scheme, an authority and a path, valid or not, keeping
+    those with a fault; then a few origin-form ones. None may crash the server or reach the
+    application: each must be answered with a 4xx.
+    """
+    schemes = {"http": True, "HTTPS": True, "s": False, "ftp": False, "1http": False, "": False}
+    authorities = {
+        "t": True,
+        "t:80": True,
+        "[::1]": True,
+        "[::1]:8080": True,
+        "[::1": False,
+        "]x": False,
+        "::1]": False,
+        "[::1]x": False,
+        "[zz]": False,
+        "[::1%25eth0]": False,
+        "[]": False,
+        "t:99999": False,
+        "t:-1": False,
+        "t:1:2": False,
+        "t:8o": False,
+        "u@t": False,
+        "u:p@t:80": False,
+        "": False,
+        "t%zz": False,
+        "t%4": False,
+    }
+    paths = {"/": True, "/a?b=1": True, "/%zz": False, "/a%": False, "/%4": False, "/%%41": False}
+    targets = [
+        f"{scheme}://{authority}{path}"
+        for (scheme, s_ok), (authority, a_ok), (path, p_ok) in itertools.product(
+            schemes.items(), authorities.items(), paths.items()
+        )
+        if not (s_ok and a_ok and p_ok)
+    ]
+    targets += [
+        "/%zz",
+        "/a%",
+        "/%4",
+        "/a/%g0/b?x",
+        "x",
+        "?x",
+        "*x",
+        "http:/x",
+        "http:x",
+        "ht%74p://t/",
+    ]
+    return targets
+
+
+def test_malformed_targets_only_get_4xx(http_server: ServerProcess) -> None:
+    answers = {}
+    for target in _malformed_targets():
+        raw = f"GET {target} HTTP/1.1\r\n{HOST}\r\n".encode("latin-1")
+        answers[target] = exchange(http_server, raw)[:12]
+
+    not_4xx = {t: a for t, a in answers.items() if not re.fullmatch(rb"HTTP/1\.1 4\d\d", a)}
+    assert len(answers) > 700
+    assert not not_4xx, not_4xx
+    http_server.wait_for_line(r"refused: 400 malformed IPv6 address in the request target")
+    assert "Traceback" not in http_server.log
+
+
+def test_every_method_the_server_parses_reaches_the_app(http_server: ServerProcess) -> None:
+    # The list in docs/serving.md is the server's own (METHODS); each one is routable.
+    for method in METHODS:
+        raw = f"{method} /environ/method HTTP/1.1\r\n{HOST}Connection: close\r\n\r\n"
+        answer = exchange(http_server, raw.encode())
+        assert answer.startswith(b"HTTP/1.1 200 OK"), (method, answer)
+        if method != "HEAD":
+            assert json.loads(answer.partition(b"\r\n\r\n")[2])["REQUEST_METHOD"] == method
+    documented = (REPO / "docs" / "serving.md").read_text()
+    assert all(f"`{method}`" in documented for method in METHODS)
 
 
 def test_refusal_is_logged_as_one_access_line_and_a_reason(http_server: ServerProcess) -> None:
