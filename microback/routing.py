@@ -12,6 +12,9 @@ werkzeug's.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, TypeVar
@@ -33,10 +36,25 @@ from werkzeug.routing.converters import (
 )
 from werkzeug.routing.rules import parse_converter_args
 
-__all__ = ["BaseConverter", "Handler", "IntConverter", "Match", "Route", "RouteTable", "Router"]
+__all__ = [
+    "BaseConverter",
+    "Handler",
+    "IntConverter",
+    "Match",
+    "Route",
+    "RouteTable",
+    "Router",
+    "check_handler_signature",
+    "guard_handler",
+]
 
 Handler = Callable[..., Any]
 _H = TypeVar("_H", bound=Handler)
+# Left by a route decorator on the function it registered: (that function, "GET /path").
+# The function itself is stored because functools.wraps copies attributes onto wrappers.
+_ROUTED = "__microback_routed__"
+# Left by guard_handler on a wrapper that calls the function it wraps with its own arguments.
+_FORWARDS = "__microback_forwards__"
 
 #: The range of a signed 64-bit integer: what every database stores in its largest column.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -99,6 +117,68 @@ def _handler_name(handler: Handler) -> str:
     return f"{module}.{name}" if module else name
 
 
+def _wrapped_chain(handler: Handler) -> Iterable[Handler]:
+    """``handler``, then each function it wraps (``__wrapped__``, set by functools.wraps)."""
+    seen: set[int] = set()
+    current: Handler | None = handler
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = getattr(current, "__wrapped__", None)
+
+
+def guard_handler(wrapper: _H, handler: Handler, decorator: str) -> _H:
+    """Finish a decorator that guards ``handler``: ``wrapper`` calls it after a check.
+
+    A route decorator registers the function below it, so a guard written above the route
+    decorator would wrap a function the route no longer calls, and leave the route open:
+    that is a ``TypeError`` here, at import time, naming ``decorator`` ("@login_required").
+    ``wrapper`` takes ``handler``'s name and docstring (functools.wraps) and is marked as
+    passing its arguments on unchanged, so the signature check of the route looks through it.
+    """
+    for function in _wrapped_chain(handler):
+        routed = getattr(function, _ROUTED, None)
+        if routed is not None and routed[0] is function:
+            name = _handler_name(function)
+            raise TypeError(
+                f"{decorator} is above the route decorator of {name} ({routed[1]}), so the "
+                f"route calls {name} without it and is left open: move {decorator} below "
+                "the route decorator (@app.get(...) and the like go on top)"
+            )
+    functools.update_wrapper(wrapper, handler)
+    setattr(wrapper, _FORWARDS, wrapper)
+    return wrapper
+
+
+def check_handler_signature(handler: Handler, path: str, methods: Iterable[str]) -> None:
+    """Raise ``TypeError`` unless ``handler(request, **url_values)`` can be called for ``path``.
+
+    Each function a microback guard (``@login_required``...) wraps is checked too; another
+    decorator's wrapper is taken at its word, since only it knows what it passes on.
+    A callable whose signature cannot be read is left to fail when called.
+    """
+    variables = [found["variable"] for found in _VARIABLE.finditer(path)]
+    for function in _wrapped_chain(handler):
+        try:
+            signature = inspect.signature(function, follow_wrapped=False)
+        except (TypeError, ValueError):
+            return
+        try:
+            signature.bind(None, **dict.fromkeys(variables))
+        except TypeError as exc:
+            target = getattr(function, "func", function)  # functools.partial: its function
+            name = getattr(target, "__name__", "handler")
+            wanted = ", ".join(["request", *variables])
+            raise TypeError(
+                f"the handler {_handler_name(target)}{signature} for "
+                f"{' '.join(sorted(methods))} {path} cannot be called as {name}({wanted}) "
+                f"({exc}): a handler takes the request first, then the URL values by name, "
+                f"as in def {name}({wanted})"
+            ) from None
+        if getattr(function, _FORWARDS, None) is not function:
+            return
+
+
 def _check_methods(methods: Iterable[str] | None) -> None:
     if isinstance(methods, str):
         raise TypeError(f"methods must be a list such as [{methods!r}], not a string")
@@ -134,6 +214,10 @@ class Router:
 
         def decorator(handler: _H) -> _H:
             self.add_route(path, handler, methods, endpoint=endpoint)
+            mark = (handler, f"{' '.join(sorted(methods or ['GET']))} {self.prefix}{path}")
+            # A bound method takes no attributes, and nothing can wrap it unseen.
+            with contextlib.suppress(AttributeError, TypeError):
+                setattr(handler, _ROUTED, mark)
             return handler
 
         return decorator
@@ -337,6 +421,7 @@ class RouteTable:
         self._builder: MapAdapter | None = None
 
     def add(self, entry: _Entry) -> None:
+        check_handler_signature(entry.handler, entry.path, entry.methods)
         rule = Rule(entry.path, methods=entry.methods, endpoint=entry.endpoint)
         self.map.add(rule)
         self.handlers[entry.endpoint] = entry.handler

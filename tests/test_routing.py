@@ -353,3 +353,99 @@ def test_routing_shortcuts_answer_as_werkzeug_does(method):
         assert {"/users/7/posts/3", "/files/a/b/c", "/en/about", "/kinds/cat"} <= {
             *answered_by_shortcut
         }
+
+
+# --- a handler's signature is checked when its route is registered ----------------------------
+
+
+def test_a_handler_without_the_request_parameter_is_an_error_at_registration(app):
+    with pytest.raises(TypeError) as caught:
+
+        @app.get("/")
+        def index():
+            return {}
+
+    message = str(caught.value)
+    assert "the handler " in message and "<locals>.index() for GET / " in message
+    assert "cannot be called as index(request)" in message and "def index(request)" in message
+
+
+@pytest.mark.parametrize(
+    ("path", "wanted"),
+    [
+        ("/notes/<int:note_id>", "def show(request, note_id)"),  # a URL value it cannot take
+        ("/notes", "def show(request)"),  # a parameter the URL does not give
+    ],
+)
+def test_url_values_and_parameters_must_agree(app, path, wanted):
+    def show(request, number):
+        return {}
+
+    with pytest.raises(TypeError, match=r"show\(request, number\) for GET " + path) as caught:
+        app.add_route(path, show)
+    assert wanted in str(caught.value)
+
+
+def test_a_guarded_handler_is_checked_through_the_guard(app):
+    from microback.security import login_required
+
+    with pytest.raises(TypeError, match=r"index\(\) for GET /"):
+
+        @app.get("/")
+        @login_required
+        def index():
+            return {}
+
+
+def test_handlers_of_every_callable_shape_are_accepted(app, client):
+    import functools
+
+    class Notes:
+        def show(self, request, note_id):
+            return {"method": note_id}
+
+        def __call__(self, request, **values):
+            return {"callable": values}
+
+    def with_extra(request, note_id, *, extra):
+        return {"partial": [note_id, extra]}
+
+    def logged(handler):  # another library's decorator: its wrapper is taken at its word
+        @functools.wraps(handler)
+        def wrapper(*args, **kwargs):
+            return handler(args[0], "injected", **kwargs)
+
+        return wrapper
+
+    @logged
+    def injected(request, value, note_id):
+        return {"injected": [value, note_id]}
+
+    def anything(*args, **kwargs):
+        return {"varargs": kwargs}
+
+    app.add_route("/a/<int:note_id>", Notes().show)
+    app.add_route("/b/<int:note_id>", Notes(), endpoint="b")
+    app.add_route("/c/<int:note_id>", functools.partial(with_extra, extra=1), endpoint="c")
+    app.add_route("/d/<int:note_id>", injected)
+    app.add_route("/e/<int:note_id>", anything)
+    assert client.get("/a/1").json == {"method": 1}
+    assert client.get("/b/2").json == {"callable": {"note_id": 2}}
+    assert client.get("/c/3").json == {"partial": [3, 1]}
+    assert client.get("/d/4").json == {"injected": ["injected", 4]}
+    assert client.get("/e/5").json == {"varargs": {"note_id": 5}}
+
+
+def test_a_router_handler_is_checked_with_every_prefix_when_mounted(app):
+    users = Router("/users/<int:user_id>")
+
+    @users.get("/notes/<int:note_id>")
+    def note(request, user_id, note_id):
+        return {"ids": [user_id, note_id]}
+
+    @users.get("/")
+    def broken(request):
+        return {}
+
+    with pytest.raises(TypeError, match=r"broken\(request\) for GET /users/<int:user_id>/"):
+        app.mount(users)

@@ -12,12 +12,12 @@ deletes them. A route that declares no scope is for sessions only.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from ..http import Request, abort, prefers_json, redirect
+from ..routing import guard_handler
 
 __all__ = ["login_required", "owned_or_404", "requires_role", "requires_scope"]
 
@@ -52,14 +52,13 @@ def login_required(handler: _F) -> _F:
     """Call ``handler`` only for a signed-in user: by session, or by an API token when the
     route also declares a scope the token has (:func:`requires_scope`)."""
 
-    @functools.wraps(handler)
     def guarded(request: Request, *args: Any, **kwargs: Any) -> Any:
         refusal = _require_login(request)
         if refusal is not None:
             return refusal
         return handler(request, *args, **kwargs)
 
-    return guarded  # type: ignore[return-value]
+    return guard_handler(guarded, handler, "@login_required")  # type: ignore[return-value]
 
 
 def requires_role(*roles: str) -> Callable[[_F], _F]:
@@ -69,7 +68,6 @@ def requires_role(*roles: str) -> Callable[[_F], _F]:
     wanted = " or ".join(repr(role) for role in roles)
 
     def decorator(handler: _F) -> _F:
-        @functools.wraps(handler)
         def guarded(request: Request, *args: Any, **kwargs: Any) -> Any:
             refusal = _require_login(request)
             if refusal is not None:
@@ -78,7 +76,8 @@ def requires_role(*roles: str) -> Callable[[_F], _F]:
                 abort(403, f"this needs the role {wanted}")
             return handler(request, *args, **kwargs)
 
-        return guarded  # type: ignore[return-value]
+        name = f"@requires_role({', '.join(repr(role) for role in roles)})"
+        return guard_handler(guarded, handler, name)  # type: ignore[return-value]
 
     return decorator
 
@@ -91,7 +90,6 @@ def requires_scope(scope: str) -> Callable[[_F], _F]:
     """
 
     def decorator(handler: _F) -> _F:
-        @functools.wraps(handler)
         def guarded(request: Request, *args: Any, **kwargs: Any) -> Any:
             refusal = _require_login(request)
             if refusal is not None:
@@ -101,6 +99,7 @@ def requires_scope(scope: str) -> Callable[[_F], _F]:
                 abort(403, f"the token lacks the scope {scope!r}")
             return handler(request, *args, **kwargs)
 
+        guard_handler(guarded, handler, f"@requires_scope({scope!r})")
         guarded.microback_scopes = frozenset(  # type: ignore[attr-defined]
             {*getattr(handler, "microback_scopes", ()), scope}
         )

@@ -13,7 +13,6 @@ after it, at teardown.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import random
 import re
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import peewee
 
 from ..http import Request, abort
+from ..routing import guard_handler
 
 if TYPE_CHECKING:
     from ..app import App
@@ -198,7 +198,6 @@ def rate_limit(
     def decorator(handler: _F) -> _F:
         name = scope or f"{handler.__module__}.{handler.__qualname__}"
 
-        @functools.wraps(handler)
         def limited(request: Request, *args: Any, **kwargs: Any) -> Any:
             limiter: RateLimiter | None = request.app.extensions.get("rate_limiter")
             if limiter is None:
@@ -212,6 +211,7 @@ def rate_limit(
                 )
             return handler(request, *args, **kwargs)
 
+        guard_handler(limited, handler, f"@rate_limit({spec!r})")
         return limited  # type: ignore[return-value]
 
     return decorator
