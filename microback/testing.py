@@ -18,6 +18,7 @@ from wsgiref.validate import validator
 
 import pytest
 import webtest
+from werkzeug.wrappers import Response
 
 if TYPE_CHECKING:
     import peewee
@@ -40,12 +41,46 @@ class TestClient(webtest.TestApp):  # type: ignore[misc]
     ``client.get("/notes").json`` is the decoded body; a 4xx or 5xx answer raises unless the
     call says ``status=404`` (or ``expect_errors=True``). Pass ``validate=False`` to skip the
     PEP 3333 checks (for an app wrapped in middleware that breaks them on purpose).
+
+    ``client.log_in(user)`` logs a user in without the login form (see :meth:`log_in`).
     """
 
     __test__ = False  # not a test class, despite the name
 
     def __init__(self, app: Any, *, validate: bool = True, **options: Any) -> None:
         super().__init__(validator(app) if validate else app, **options)
+        self.microback_app = app
+
+    def log_in(self, user: Any) -> None:
+        """Log ``user`` in for this client's next requests, as ``auth.login`` in a handler does.
+
+        A test of what a logged-in user sees should not go through the login form each time:
+        the form needs a CSRF token, a password and a bcrypt check (~50 ms even at the lowest
+        cost). This makes the session the app's ``Auth`` makes at login, with the app's own
+        session store (signed cookie or database), and puts its cookie in this client's jar.
+        The session is a new one, so fetch a page for a CSRF token after this.
+        """
+        app = self.microback_app
+        auth, store = app.extensions.get("auth"), app.extensions.get("sessions")
+        if auth is None or store is None:
+            raise LookupError("log_in needs an app with microback.security.Auth set up")
+
+        def log_in_app(environ: dict[str, Any], start_response: Any) -> Any:
+            request = app.request_class(environ)
+            request.app = app
+            auth.login(request, user)
+            response = Response()
+            store.save(request, response)
+            return response(environ, start_response)
+
+        # One request through webtest, to this app instead of the real one, so the cookie jar
+        # takes the session cookie exactly as it takes the app's own.
+        real_app = self.__dict__["app"]  # webtest's attribute, which mypy cannot see typed
+        self.__dict__["app"] = log_in_app
+        try:
+            self.get("/")
+        finally:
+            self.__dict__["app"] = real_app
 
 
 # --- databases --------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ EXTRA_FORTUNE = "Additional fortune added at request time."
 FORTUNES = [
     (1, "fortune: No such file or directory"),
     (2, "A computer scientist is someone who fixes things that aren't broken."),
-    (3, "After enough decimal points, nobody gives a damn."),
+    (3, "After enough decimal places, nobody gives a damn."),
     (4, "A bad random number generator: 1, 1, 1, 1, 1, 4.33e+67, 1, 1, 1"),
     (5, "A computer program does what you tell it to do, not what you want it to do."),
     (6, "Emacs is a nice operating system, but I prefer UNIX. \u2014 Tom Christaensen"),

@@ -46,7 +46,7 @@ def framework(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     package = PACKAGES.get(name)
     if package and importlib.util.find_spec(package) is None:
-        problem = f"{package} is not installed (pip install -e '.[test]')"
+        problem = f"{package} is not installed (pip install -e '.[bench]')"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true and {problem}", pytrace=False)
         pytest.skip(problem)

@@ -9,6 +9,7 @@ server and implementation, by ``run.py`` before it measures.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sqlite3
 
 import pytest
@@ -28,6 +29,18 @@ def check(app, test: str, path: str, **options) -> object:
     response, headers = get(app, path)
     assert verify.problems(test, response.status_int, headers, response.body, **options) == []
     return response
+
+
+def test_fortune_rows_are_techempowers_byte_for_byte():
+    # The SHA-256 of the 12 messages of TechEmpower's Fortune table, one a line, as its
+    # toolset/databases/postgres/create-postgres.sql inserts them (row 3 once read "decimal
+    # points" where TechEmpower has "decimal places").
+    messages = "\n".join(message for _, message in suite.FORTUNES)
+    assert [row_id for row_id, _ in suite.FORTUNES] == list(range(1, 13))
+    assert suite.FORTUNES[2][1] == "After enough decimal places, nobody gives a damn."
+    assert hashlib.sha256(messages.encode()).hexdigest() == (
+        "b6160b43053436f3be1715301dfe2a64937e915c223fb0c0444bfb9df7acdd5a"
+    )
 
 
 def test_plaintext(bench_app):

@@ -1,0 +1,105 @@
+"""A real browser against a real server: headless Chromium, driven by selenium.
+
+Chromium and chromedriver come from Debian's ``chromium`` and ``chromium-driver`` packages
+(``.ci/run`` installs them). Selenium is pointed at both explicitly, so it never tries to
+download a browser or a driver of its own. Without them the tests skip, except under
+``CI=true``, where a missing browser is a failure: CI must not pass by running nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def _missing(problem: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and {problem}", pytrace=False)
+    pytest.skip(problem)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """A headless Chromium for the module's tests, closed at the end."""
+    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if shutil.which(path) is None:
+            _missing(f"{path} is missing (apt-get install -y {package})")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        _missing("selenium is not installed (pip install -e '.[test]')")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(argument)  # --no-sandbox: CI runs as root, where the sandbox won't
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def accounts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``microback serve examples/accounts/app.py:app`` on a fresh SQLite file; its base URL."""
+    directory = tmp_path_factory.mktemp("accounts")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MICROBACK_")}
+    env.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+        MICROBACK_SECRET_KEY="browser-test-secret-key-0123456789abcdef",
+        DATABASE_URL=f"sqlite:///{directory / 'accounts.db'}",
+        ACCOUNTS_PASSWORD_ROUNDS="10",
+    )
+    target = f"{REPO / 'examples' / 'accounts' / 'app.py'}:app"
+    microback = [sys.executable, "-m", "microback"]
+    subprocess.run(
+        [*microback, "db", "create-tables", target],
+        cwd=directory, env=env, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    port = _free_port()
+    log = (directory / "server.log").open("w")
+    server = subprocess.Popen(
+        [*microback, "serve", target, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(
+                        "the accounts example did not start:\n"
+                        + (directory / "server.log").read_text()
+                    ) from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
