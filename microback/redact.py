@@ -77,7 +77,8 @@ class Masker:
         """Give *url* with its password and its secret query values masked."""
         try:
             parts = urlsplit(url)
-            if parts.password is not None:
+            has_password = parts.password is not None
+            if has_password:
                 user = quote(parts.username or "", safe="")
                 host = parts.hostname or ""
                 if ":" in host:
@@ -85,7 +86,7 @@ class Masker:
                 port = f":{parts.port}" if parts.port else ""
                 parts = parts._replace(netloc=f"{user}:{MASK}@{host}{port}")
             query = self.query(parts.query) if parts.query else ""
-            if query == parts.query and parts.password is None:
+            if query == parts.query and not has_password:
                 return url  # as given, not as urlunsplit would rewrite it
             return urlunsplit(parts._replace(query=query))
         except ValueError:
