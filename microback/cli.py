@@ -240,6 +240,9 @@ def run_serve(args: argparse.Namespace) -> int:
     uses = _key_uses_to_warn_about(app)
     if uses:
         _warn_generated_key(", ".join(uses), "made at start-up")
+    unapplied = _unapplied_migrations(app, args.target)
+    if unapplied:
+        logging.getLogger("microback").warning("%s", unapplied)
     sockets = _bind(addresses)
     try:
         Server(
@@ -275,13 +278,14 @@ def _run_master(
             raise CommandError(str(exc)) from exc
     sockets = _bind(addresses)
     _share_secret_key()
-    # A worker whose app signs with the generated key writes what it signs here; the master
-    # says so once, when all are serving, instead of once per worker and per reload.
-    uses_r, uses_w = os.pipe()
-    os.set_blocking(uses_r, False)
-    os.set_blocking(uses_w, False)
+    # A worker writes here what to warn about at start-up (what its app signs with the
+    # generated key, migrations not applied); the master says each once, when all are
+    # serving, instead of once per worker and per reload.
+    warnings_r, warnings_w = os.pipe()
+    os.set_blocking(warnings_r, False)
+    os.set_blocking(warnings_w, False)
     config = WorkerConfig(
-        load=partial(_load_in_worker, args.target, uses_w),
+        load=partial(_load_in_worker, args.target, warnings_w),
         listeners=tuple(sockets),
         connections=args.connections,
         max_concurrent_requests=args.max_concurrent_requests,
@@ -294,15 +298,15 @@ def _run_master(
         config,
         args.workers or 1,
         watcher=watcher,
-        on_ready=partial(_warn_if_workers_sign, uses_r),
+        on_ready=partial(_warn_once_for_workers, warnings_r),
     )
     try:
         master.run()
     except BootError as exc:
         raise CommandError(str(exc)) from exc
     finally:
-        os.close(uses_r)
-        os.close(uses_w)
+        os.close(warnings_r)
+        os.close(warnings_w)
         _remove_unix_sockets(addresses)
     return 0
 
@@ -349,22 +353,62 @@ def _warn_generated_key(uses: str, made: str) -> None:
     logging.getLogger("microback").warning("%s", generated_key_warning(uses, made))
 
 
-def _load_in_worker(target: str, uses_fd: int) -> WSGIApplication:
+def _unapplied_migrations(app: object, target: str) -> str | None:
+    """The one-line warning about migrations the app's database lacks, or None.
+
+    Raises :class:`CommandError` instead when the app's ``require_migrations`` is on.
+    """
+    if "microback.db" not in sys.modules:  # the app has no database; and no peewee import
+        return None
+    import peewee
+
+    from .app import App
+    from .db.cli import pending_migrations, unapplied_message
+
+    try:
+        names = pending_migrations(app, target)
+    except peewee.PeeweeException as exc:
+        return f"cannot tell whether the database's migrations are applied: {exc}"
+    if not names:
+        return None
+    if isinstance(app, App) and app.settings.require_migrations:
+        refused = unapplied_message(names, refused=True)
+        raise CommandError(f"{refused} (require_migrations is on, so the server did not start)")
+    return unapplied_message(names, refused=False)
+
+
+_KEY_USES, _MIGRATIONS = "key", "migrations"  # what a worker's start-up line is about
+
+
+def _load_in_worker(target: str, warnings_fd: int) -> WSGIApplication:
     app = load(target)
+    told = []
     uses = _key_uses_to_warn_about(app)
     if uses:
+        told.append(f"{_KEY_USES} {', '.join(uses)}\n")
+    unapplied = _unapplied_migrations(app, target)
+    if unapplied:
+        told.append(f"{_MIGRATIONS} {unapplied}\n")
+    if told:
         with contextlib.suppress(OSError):  # a full pipe: the master has been told already
-            os.write(uses_fd, (", ".join(uses) + "\n").encode())
+            os.write(warnings_fd, "".join(told).encode())
     return app
 
 
-def _warn_if_workers_sign(uses_fd: int) -> None:
+def _warn_once_for_workers(warnings_fd: int) -> None:
     # Called by the master once, when all the first workers serve.
     try:
-        told = os.read(uses_fd, 4096).decode()
+        told = os.read(warnings_fd, 65536).decode(errors="replace")
     except BlockingIOError:
         return
-    _warn_generated_key(told.partition("\n")[0], "the master made for all workers")
+    first: dict[str, str] = {}
+    for line in told.splitlines():
+        about, _, text = line.partition(" ")
+        first.setdefault(about, text)
+    if _KEY_USES in first:
+        _warn_generated_key(first[_KEY_USES], "the master made for all workers")
+    if _MIGRATIONS in first:
+        logging.getLogger("microback").warning("%s", first[_MIGRATIONS])
 
 
 def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
@@ -509,6 +553,11 @@ def run_check(args: argparse.Namespace) -> int:
             "App's settings: point TARGET at the App, not at middleware around it"
         )
     findings = deployment_findings(app)
+    if "microback.db" in sys.modules:  # the app has a database: are its migrations applied?
+        from .db.cli import deploy_findings
+        from .security.deploy import Finding
+
+        findings += [Finding(*pair) for pair in deploy_findings(app, args.target)]
     for finding in findings:  # messages name settings, never their values: no secret shown
         print(f"{finding.setting}: {finding.message}")
     if not findings:

@@ -147,6 +147,9 @@ _SPECS: dict[str, _Spec] = {
     "frame_options": _Spec(str, str, "X-Frame-Options (and CSP frame-ancestors)"),
     "referrer_policy": _Spec(str, str, "Referrer-Policy"),
     "cross_origin_opener_policy": _Spec(str, str, "Cross-Origin-Opener-Policy"),
+    "require_migrations": _Spec(
+        bool, parse_bool, "refuse to serve while a database migration is not applied"
+    ),
 }
 
 
@@ -177,6 +180,10 @@ class Settings:
     frame_options: str = header_defaults.FRAME_OPTIONS
     referrer_policy: str = header_defaults.REFERRER_POLICY
     cross_origin_opener_policy: str = header_defaults.CROSS_ORIGIN_OPENER_POLICY
+    #: ``microback serve`` refuses to start while a migration in ``migrations/`` beside the
+    #: app's module is not applied to its database; off, it warns in one line and serves
+    #: (requests that need the new schema fail). ``check --deploy`` asks for it on.
+    require_migrations: bool = False
     #: True when no secret key was configured and a random one was generated at start-up.
     secret_key_generated: bool = dataclasses.field(default=False, compare=False)
 

@@ -25,7 +25,7 @@ import peewee
 from .autodiff import compare, render
 from .migrations import MigrationError, Migrations, summarize
 
-__all__ = ["main"]
+__all__ = ["deploy_findings", "main", "pending_migrations", "unapplied_message"]
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -270,6 +270,60 @@ def run_create_tables(context: _Context, args: argparse.Namespace) -> int:
             "make, record them with 'microback db migrate --fake'"
         )
     return 0
+
+
+def pending_migrations(app: object, target: str) -> list[str]:
+    """Name the migrations in ``migrations/`` beside *target*'s module that the app's database
+    has not applied: what ``microback serve`` warns about (or refuses to start with) and
+    ``check --deploy`` reports. Empty for an app without a database or that folder.
+    """
+    found = _app_migrations(app, target)
+    if found is None:
+        return []
+    db, migrations = found
+    # Leave no connection behind: a master may fork after this (see Database.check).
+    with db._connected():
+        return [m.name for m in migrations.pending()]
+
+
+def deploy_findings(app: object, target: str) -> list[tuple[str, str]]:
+    """``check --deploy``'s findings about migrations: (setting, message) pairs."""
+    if _app_migrations(app, target) is None:
+        return []
+    found = []
+    names = pending_migrations(app, target)
+    if names:
+        found.append(("migrations", unapplied_message(names, refused=True)))
+    settings = getattr(app, "settings", None)
+    if not getattr(settings, "require_migrations", True):
+        found.append(
+            (
+                "require_migrations",
+                "the server starts even when a migration is not applied, and answers 500 "
+                "where the schema is needed; set MICROBACK_REQUIRE_MIGRATIONS=true",
+            )
+        )
+    return found
+
+
+def _app_migrations(app: object, target: str) -> tuple[Any, Migrations] | None:
+    extensions = getattr(app, "extensions", None)
+    db = extensions.get("db") if isinstance(extensions, dict) else None
+    directory = _beside(target) / "migrations"
+    if db is None or not directory.is_dir():
+        return None
+    return db, Migrations(db.database, directory)
+
+
+def unapplied_message(names: Sequence[str], *, refused: bool) -> str:
+    """One line naming the migrations *names* not applied, and what to do about them."""
+    listed = f"{len(names)} migration(s) not applied to the database ({', '.join(names)})"
+    if refused:
+        return f"{listed}: apply them with 'microback db migrate' before serving"
+    return (
+        f"{listed}: requests that need them will fail; apply them with 'microback db migrate' "
+        "(MICROBACK_REQUIRE_MIGRATIONS=true refuses to start instead)"
+    )
 
 
 def _open(args: argparse.Namespace, load: Callable[[str], object]) -> _Context:
