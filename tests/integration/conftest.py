@@ -200,8 +200,8 @@ def gunicorn(target: str, cwd: Path, *options: str) -> Iterator[int]:
         assert process.stderr is not None
         port = None
         for line in process.stderr:
-            if "Listening at: http://127.0.0.1:" in line:
-                port = int(line.rsplit(":", 1)[1].split()[0])
+            if listening := re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", line):
+                port = int(listening.group(1))
             if "Booting worker" in line:
                 break
         assert port is not None, "gunicorn did not start"
