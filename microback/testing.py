@@ -41,6 +41,8 @@ class TestClient(webtest.TestApp):  # type: ignore[misc]
     ``client.get("/notes").json`` is the decoded body; a 4xx or 5xx answer raises unless the
     call says ``status=404`` (or ``expect_errors=True``). Pass ``validate=False`` to skip the
     PEP 3333 checks (for an app wrapped in middleware that breaks them on purpose).
+    Requests come from ``127.0.0.1``, as from a real server's loopback client, unless the
+    request or ``extra_environ`` gives another ``REMOTE_ADDR``.
 
     ``client.log_in(user)`` logs a user in without the login form (see :meth:`log_in`).
     """
@@ -81,6 +83,11 @@ class TestClient(webtest.TestApp):  # type: ignore[misc]
             self.get("/")
         finally:
             self.__dict__["app"] = real_app
+
+    def do_request(self, req: Any, *args: Any, **kwargs: Any) -> Any:
+        # A server always knows its peer; without one, limits per address are not applied.
+        req.environ.setdefault("REMOTE_ADDR", "127.0.0.1")
+        return super().do_request(req, *args, **kwargs)
 
 
 # --- databases --------------------------------------------------------------------------------

@@ -16,8 +16,10 @@ from . import fields as fields
 from .backends import Options as Options
 from .database import Atomic as Atomic
 from .database import Database as Database
+from .database import non_atomic as non_atomic
 from .errors import ConstraintViolation as ConstraintViolation
 from .errors import DatabaseConfigError as DatabaseConfigError
+from .errors import DatabaseNotWritable as DatabaseNotWritable
 from .errors import DatabaseUnavailable as DatabaseUnavailable
 from .errors import DatabaseUnreachableError as DatabaseUnreachableError
 from .errors import InvalidValue as InvalidValue

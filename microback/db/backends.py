@@ -4,7 +4,8 @@
 peewee class whose driver cooperates with gevent under ``microback serve``:
 
 - ``sqlite:///path.db`` (and ``sqlite:///:memory:``): the standard library's sqlite3, with
-  WAL, foreign keys, a busy timeout and ``synchronous=NORMAL``. Its calls block the loop.
+  WAL, foreign keys and ``synchronous=NORMAL``. Its calls block the loop, but waits for the
+  write lock do not (:mod:`microback.db.sqlite`).
 - ``postgresql://`` (or ``postgres://``): psycopg 3. It picks its wait function when imported;
   after gevent's ``patch_all()`` that is a cooperative one, with nothing else to install or
   call. (psycopg2 needs psycogreen's wait callback installed by the app, and only ``server``
@@ -12,7 +13,8 @@ peewee class whose driver cooperates with gevent under ``microback serve``:
 - ``mysql://`` (or ``mariadb://``): PyMySQL, pure Python, so cooperative in any import order.
 
 Every query runs through :class:`_Translating`, which re-raises the driver errors a client can
-act on as HTTP answers (:mod:`microback.db.errors`).
+act on as HTTP answers (:mod:`microback.db.errors`), and can start a transaction that is
+waiting for its first write (the request's, see ``Database``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import select
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +37,8 @@ from playhouse.pool import PooledMySQLDatabase, PooledPostgresqlDatabase, Pooled
 
 from ..redact import mask_url
 from .errors import DatabaseConfigError, SchemaNames, translate
+from .pool import FairPool
+from .sqlite import OneWriterAtATime, is_write
 
 __all__ = ["BACKENDS", "Options", "build", "check_import_order"]
 
@@ -64,15 +69,16 @@ class Options:
     #: Pooled connections older than this (s) are closed instead of reused (MySQL's
     #: ``wait_timeout`` and proxies drop idle ones).
     stale_timeout: float = 600.0
-    #: How long (s) SQLite waits for another writer's lock before a 503. The wait blocks the
-    #: whole gevent worker, so keep it short and keep write transactions short.
-    busy_timeout: float = 2.0
+    #: How long (s) a SQLite writer waits for the write lock before a 503; by default the
+    #: pool timeout. The wait yields to other requests (SQLite's own busy timeout is 0).
+    busy_timeout: float | None = None
     #: How long (s) connecting may take before the database counts as unreachable.
     connect_timeout: int = 5
     #: The ``Retry-After`` (s) sent with a 503.
     retry_after: int = 1
-    #: Run each POST, PUT, PATCH and DELETE request in one transaction.
-    atomic_requests: bool = False
+    #: Run each POST, PUT, PATCH and DELETE request in one transaction, begun at its first
+    #: write (``@non_atomic`` opts a route out).
+    atomic_requests: bool = True
 
 
 _OPTION_RULES: dict[str, tuple[type | tuple[type, ...], float]] = {
@@ -133,6 +139,8 @@ def build(url: str, given: dict[str, Any], schema: SchemaNames) -> tuple[Any, Op
 
 def _check_option(url: str, name: str, value: Any) -> Any:
     kind, minimum = _OPTION_RULES[name]
+    if value is None and getattr(Options, name) is None:
+        return value  # "the default", as asdict(options) gives it back
     wrong_type = not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))
     if wrong_type or (kind is not bool and value < minimum):
         if kind is bool:
@@ -150,9 +158,10 @@ def _sqlite(url: str, path: str, options: Options, connect: dict[str, Any]) -> A
         if connect.pop(key, None) is not None:
             raise _problem(url, f"SQLite takes no {key}; use sqlite:///path.db")
     name = path[1:] if path.startswith("/") else path
-    # busy_timeout first: the pragmas after it may wait for a lock.
+    # busy_timeout first, so that no pragma after it sleeps in C (which would freeze gevent):
+    # waits for the lock happen in OneWriterAtATime, cooperatively.
     pragmas: dict[str, Any] = {
-        "busy_timeout": int(options.busy_timeout * 1000),
+        "busy_timeout": 0,
         "foreign_keys": 1,
         "synchronous": "NORMAL",
     }
@@ -166,12 +175,12 @@ def _sqlite(url: str, path: str, options: Options, connect: dict[str, Any]) -> A
         raise _problem(url, f"cannot create the SQLite file: no directory {str(directory)!r}")
     # WAL lets readers go on while one writer writes; it is a property of the file.
     pragmas["journal_mode"] = "wal"
-    return _SqliteDatabase(
+    database = _SqliteDatabase(
         name,
         pragmas=pragmas,
-        # BEGIN IMMEDIATE takes the write lock up front, where busy_timeout applies. A deferred
+        # BEGIN IMMEDIATE takes the write lock up front, where a wait can be retried. A deferred
         # transaction that reads and then writes fails at once with "database is locked" when
-        # another writer got in between, whatever the timeout.
+        # another writer got in between, and only the whole transaction could be retried.
         lock_type="IMMEDIATE",
         max_connections=options.max_connections,
         timeout=options.pool_timeout,
@@ -181,6 +190,9 @@ def _sqlite(url: str, path: str, options: Options, connect: dict[str, Any]) -> A
         check_same_thread=False,
         **connect,
     )
+    lock_wait = options.pool_timeout if options.busy_timeout is None else options.busy_timeout
+    database.microback_lock_wait = lock_wait
+    return database
 
 
 def _postgresql(url: str, options: Options, connect: dict[str, Any]) -> Any:
@@ -251,11 +263,38 @@ def check_import_order() -> None:
 
 
 class _Translating:
-    """Re-raise driver errors a client can act on as HTTP answers (see errors.translate)."""
+    """Re-raise driver errors a client can act on as HTTP answers (see errors.translate).
+
+    Also where a transaction waits for its first write: ``before_first_write(hook)`` makes
+    this greenlet's next write statement (or ``atomic()`` block) call ``hook()`` first, once,
+    outside any transaction. ``Database`` begins the request's transaction that way, so a
+    request holds no lock (SQLite's write lock above all) until it writes.
+    """
 
     microback_schema: SchemaNames
     microback_retry_after: int = 1
     microback_backend: str = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._first_write = threading.local()  # per greenlet under microback serve
+
+    def before_first_write(self, hook: Callable[[], None] | None) -> Callable[[], None] | None:
+        """Set this greenlet's first-write hook (``None`` to cancel); give the previous one."""
+        previous: Callable[[], None] | None = getattr(self._first_write, "hook", None)
+        self._first_write.hook = hook
+        return previous
+
+    def _run_first_write_hook(self) -> None:
+        hook = getattr(self._first_write, "hook", None)
+        if hook is not None and not self.in_transaction():  # type: ignore[attr-defined]
+            self._first_write.hook = None
+            hook()
+
+    def atomic(self, *args: Any, **kwargs: Any) -> Any:
+        # A block inside the request's transaction is a savepoint of it, as with the
+        # transaction begun up front: what the block commits, the request can still undo.
+        return _AtomicAfterHook(self, *args, **kwargs)
 
     def _translated(self, error: Exception, sql: str = "") -> BaseException | None:
         return translate(
@@ -272,6 +311,8 @@ class _Translating:
             raise better from exc
 
     def execute_sql(self, sql: str, params: Any = None) -> Any:
+        if getattr(self._first_write, "hook", None) is not None and is_write(sql):
+            self._run_first_write_hook()
         try:
             return super().execute_sql(sql, params)  # type: ignore[misc]
         except Exception as exc:
@@ -308,7 +349,18 @@ class _Translating:
             raise better from exc
 
 
-class _SqliteDatabase(_Translating, PooledSqliteDatabase):  # type: ignore[misc]
+class _AtomicAfterHook(peewee._atomic):
+    def __enter__(self) -> Any:
+        self.db._run_first_write_hook()
+        return super().__enter__()
+
+
+class _SqliteDatabase(
+    _Translating,
+    FairPool,
+    OneWriterAtATime,
+    PooledSqliteDatabase,  # type: ignore[misc]
+):
     pass
 
 
@@ -347,7 +399,7 @@ def _discard_if_hung_up(conn: Any, fd: int) -> bool:
     return True
 
 
-class _PostgresqlDatabase(_Translating, PooledPostgresqlDatabase):  # type: ignore[misc]
+class _PostgresqlDatabase(_Translating, FairPool, PooledPostgresqlDatabase):  # type: ignore[misc]
     def _is_closed(self, conn: Any) -> bool:
         adapter = self._adapter
         if conn.closed or adapter.txn_status(conn) != adapter.txn_idle:
@@ -355,7 +407,7 @@ class _PostgresqlDatabase(_Translating, PooledPostgresqlDatabase):  # type: igno
         return _discard_if_hung_up(conn, conn.fileno())
 
 
-class _MySQLDatabase(_Translating, PooledMySQLDatabase):  # type: ignore[misc]
+class _MySQLDatabase(_Translating, FairPool, PooledMySQLDatabase):  # type: ignore[misc]
     def _is_closed(self, conn: Any) -> bool:
         sock = getattr(conn, "_sock", None)  # PyMySQL's; None once it is closed
         if sock is None or not getattr(conn, "open", False):

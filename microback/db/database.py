@@ -1,9 +1,14 @@
 """``Database``: one database for an app, its models, and a connection per request.
 
-It plugs into the app through hooks only: ``before_request`` opens a transaction when
-``atomic_requests`` asks for one, ``after_request`` commits or rolls it back, ``teardown``
-returns the connection to the pool. A request that never queries never takes a connection:
-peewee connects lazily on the first query.
+It plugs into the app through hooks only: ``before_request`` arms the transaction of an
+unsafe request (``atomic_requests``, on by default), ``after_request`` commits or rolls it
+back, ``teardown`` returns the connection to the pool. A request that never queries never
+takes a connection: peewee connects lazily on the first query.
+
+The request's transaction begins at its first write, not when the request arrives: by then
+the body has been read (it is read first if not), and reads and slow work before the first
+write (a bcrypt check) hold no lock. On SQLite, whose write lock is one per database, that
+is the difference between one slow client and a stalled site.
 
 Connections are per thread, and so per greenlet under ``microback serve`` (gevent patches
 ``threading.local`` before peewee is imported).
@@ -33,6 +38,7 @@ from .errors import (
     original,
 )
 from .models import Model as BaseModel
+from .sqlite import not_writable
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response as WerkzeugResponse
@@ -40,14 +46,26 @@ if TYPE_CHECKING:
     from ..app import App
     from ..http import Request
 
-__all__ = ["Atomic", "Database"]
+__all__ = ["Atomic", "Database", "non_atomic"]
 
 logger = logging.getLogger("microback.db")
 
 ENV_VARIABLE = "DATABASE_URL"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _TRANSACTION = "microback.db.transaction"
+_NON_ATOMIC = "microback_non_atomic"
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def non_atomic(handler: _F) -> _F:
+    """Run this route's unsafe requests without the request transaction.
+
+    For streaming uploads and long work: each statement then commits on its own, and
+    ``with db.atomic():`` makes the transactions the handler needs. Put it under the
+    route decorator, or anywhere among decorators that use ``functools.wraps``.
+    """
+    setattr(handler, _NON_ATOMIC, True)
+    return handler
 
 
 class Atomic(Protocol):
@@ -148,16 +166,24 @@ class Database:
     def check(self) -> None:
         """Connect once and disconnect; raise :class:`DatabaseUnreachableError` if that fails.
 
+        A SQLite file that cannot take writes is a warning: a read-only replica is fine.
+
         The connection is closed, not pooled: a server that forks workers after importing the
         app must not share a socket between processes.
         """
         database = self.database
+        problems = []
+        if self.backend == "sqlite" and not self.shared_connection:
+            problems = not_writable(database.database)
+            for problem in problems:
+                logger.warning("%s: writes will be answered 503 until that is fixed", problem)
         try:
             opened = database.connect(reuse_if_open=True)
         except (peewee.DatabaseError, peewee.InterfaceError) as exc:
             raise DatabaseUnreachableError(
                 f"cannot connect to the database at {self.display_url}: "
                 f"{self._masked(first_line(original(exc)))}"
+                + "".join(f"; {problem}" for problem in problems)
             ) from None
         if opened and not self.shared_connection:
             if hasattr(database, "manual_close"):
@@ -208,11 +234,49 @@ class Database:
     def atomic(self, **options: Any) -> Atomic:
         """Run a block (``with db.atomic():``) or function (``@db.atomic()``) in a transaction.
 
-        Committed when it ends normally, rolled back when it raises. Nested, it becomes a
-        savepoint. On SQLite the transaction takes the write lock at once (``BEGIN
-        IMMEDIATE``), so a wait for another writer is bounded by the busy timeout.
+        Committed when it ends normally, rolled back when it raises. Nested, or inside the
+        request's transaction, it becomes a savepoint. On SQLite the transaction takes the
+        write lock at once (``BEGIN IMMEDIATE``), waiting for another writer without blocking
+        other requests, for at most ``busy_timeout`` (the pool timeout by default).
         """
         return cast(Atomic, self.database.atomic(**options))
+
+    @contextlib.contextmanager
+    def independent(self) -> Iterator[None]:
+        """Run a block outside the request's transaction: what it writes stays, whatever the
+        request's outcome.
+
+        For writes that must stand when the request fails: the count of a failed log-in,
+        an audit line. Each statement commits on its own (``with db.atomic():`` inside makes
+        a transaction of the block's own). It uses the request's connection, so it must run
+        before the request's transaction has begun (before the handler's first write): one
+        connection holds one transaction, and a second connection could wait for ever on a
+        full pool. Raises ``RuntimeError`` inside a transaction.
+        """
+        database = self.database
+        if database.in_transaction():
+            raise RuntimeError(
+                "db.independent() cannot run inside a transaction; call it before the "
+                "request's first write, or mark the route @non_atomic"
+            )
+        armed = database.before_first_write(None)
+        try:
+            yield
+        finally:
+            database.before_first_write(armed)
+
+    def release(self) -> None:
+        """Give this request's connection back to the pool until its next query.
+
+        Call it before slow work that needs no database (hashing a password, calling
+        another service), so other requests can use the connection meanwhile. It does
+        nothing inside a transaction, which needs its connection to the end.
+        """
+        database = self._proxy.obj
+        if database is None or self.shared_connection or database.is_closed():
+            return
+        if not database.in_transaction():
+            database.close()
 
     def create_tables(
         self, models: Iterable[type[peewee.Model]] | None = None, safe: bool = True
@@ -257,15 +321,26 @@ class Database:
     # --- the request hooks ------------------------------------------------------------------
 
     def _begin_request(self, request: Request) -> None:
-        if request.method not in SAFE_METHODS and request.endpoint is not None:
-            transaction = self.database.atomic()
-            transaction.__enter__()
-            request.environ[_TRANSACTION] = transaction
+        if request.method in SAFE_METHODS or request.endpoint is None:
+            return
+        if getattr(request.app.handler_for(request.endpoint), _NON_ATOMIC, False):
+            return
+        self.database.before_first_write(lambda: self._begin_transaction(request))
+
+    def _begin_transaction(self, request: Request) -> None:
+        # The body first: a client that sends it slowly must not hold the lock meanwhile.
+        # A form already parsed has consumed it; get_data() keeps it for parsing later.
+        if "form" not in request.__dict__:
+            request.get_data(cache=True)
+        transaction = self.database.atomic()
+        transaction.__enter__()
+        request.environ[_TRANSACTION] = transaction
 
     def _end_transaction(
         self, request: Request, response: WerkzeugResponse
     ) -> WerkzeugResponse | None:
         # Here, not at teardown: a failed COMMIT must still be able to change the status.
+        self.database.before_first_write(None)  # what after_request hooks write commits alone
         transaction = request.environ.pop(_TRANSACTION, None)
         if transaction is None:
             return None
@@ -282,6 +357,7 @@ class Database:
         database = self._proxy.obj
         if database is None:
             return
+        database.before_first_write(None)
         transaction = request.environ.pop(_TRANSACTION, None)
         if transaction is not None:  # an after_request hook failed before ours ran
             _roll_back(transaction)

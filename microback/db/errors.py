@@ -32,6 +32,7 @@ __all__ = [
     "MissingReference",
     "NotNullViolation",
     "PoolExhausted",
+    "DatabaseNotWritable",
     "StillReferenced",
     "UniqueViolation",
     "translate",
@@ -69,6 +70,13 @@ class DatabaseUnavailable(ServiceUnavailable, peewee.OperationalError):
 
 class PoolExhausted(DatabaseUnavailable):
     """503: every pooled connection stayed in use for the whole bounded wait."""
+
+
+class DatabaseNotWritable(DatabaseUnavailable):
+    """503: SQLite cannot write: the file or its directory is read-only, or the disk is full.
+
+    Reads go on; an operator has to act, so it is logged as an error saying what to check.
+    """
 
 
 class ConstraintViolation(peewee.IntegrityError):
@@ -214,6 +222,13 @@ def translate(
     if isinstance(error, OverflowError):
         # sqlite3 cannot bind an int beyond 64 bits; Model.save names the field before this.
         return _invalid(None, "an integer is too large for the database", str(error))
+    not_writable = _sqlite_not_writable(original(error))
+    if not_writable is not None:
+        return DatabaseNotWritable(
+            "the database cannot store changes at the moment; try again later",
+            raw=not_writable,
+            retry_after=retry_after,
+        )
     if isinstance(error, peewee.OperationalError | peewee.InterfaceError) and _unavailable(
         original(error)
     ):
@@ -242,6 +257,22 @@ def _invalid(field: str | None, problem: str, raw: str) -> InvalidValue:
     invalid = InvalidValue(f"a value does not fit {where}: {problem}")
     invalid.field, invalid.raw = field, raw
     return invalid
+
+
+# SQLite's primary result codes for a file that cannot take writes.
+_SQLITE_NOT_WRITABLE = {
+    8: "check that the database file, its directory and its -wal and -shm files are "
+    "writable by this process",  # SQLITE_READONLY
+    13: "free disk space (or raise max_page_count)",  # SQLITE_FULL
+}
+
+
+def _sqlite_not_writable(error: BaseException) -> str | None:
+    """The log line for a SQLite error that means "this file cannot take writes", or None."""
+    if not isinstance(error, sqlite3.Error):
+        return None
+    hint = _SQLITE_NOT_WRITABLE.get(getattr(error, "sqlite_errorcode", 0) & 0xFF)
+    return f"SQLite cannot write: {first_line(error)}; {hint}" if hint else None
 
 
 def _unavailable(error: BaseException) -> bool:
@@ -385,7 +416,8 @@ def _fk_field_from_constraint(
 
 def answer(request: Request, error: Any) -> Response:
     """Answer a translated database error; log the raw driver message, which is not sent."""
-    logger.warning(
+    logger.log(
+        logging.ERROR if isinstance(error, DatabaseNotWritable) else logging.WARNING,
         "%s %s: %s (%s)",
         request.method,
         request.path,

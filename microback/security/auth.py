@@ -160,6 +160,7 @@ class Auth:
 
     def create_user(self, email: str, password: str, **fields: Any) -> Any:
         """Create a user with a hashed password; a taken address is a 409 naming ``email``."""
+        self.db.release()  # no pooled connection held while bcrypt runs
         return self.User.create(
             email=normalize_email(email),
             password_hash=hash_password(password, rounds=self.password_rounds),
@@ -175,6 +176,7 @@ class Auth:
 
         Log the user in again afterwards (``auth.login``) to keep the current browser.
         """
+        self.db.release()  # no pooled connection held while bcrypt runs
         user.password_hash = hash_password(password, rounds=self.password_rounds)
         user.session_epoch += 1
         user.save()
@@ -199,16 +201,23 @@ class Auth:
         """Check an address and password; give the user, or None for any failure.
 
         An unknown address costs the same bcrypt work as a wrong password, and both give
-        None, so the answer does not tell which accounts exist. Too many failures for the
+        None, so the answer does not tell which accounts exist. Too many attempts for the
         account or from the client's address answer 429 with ``Retry-After`` instead, until
-        the window ends; a success clears the account's count.
+        the window ends; a success takes its attempt back and clears the account's count.
+
+        Each attempt is counted before the password is checked and the count is committed
+        at once, so concurrent attempts (on any worker) cannot overtake the limit: at most
+        the limit's number are ever checked. Call it before the handler's first write, or
+        the count waits for the end of the request (see :mod:`.ratelimit`). The request's
+        connection goes back to the pool while bcrypt runs.
         """
         if not isinstance(email, str) or not isinstance(password, str):
             abort(400, "the e-mail address and the password must be strings")
         account_key = "login:account:" + normalize_email(email)
-        address_key = "login:address:" + client_address(request)
+        address = client_address(request)
+        address_key = None if address is None else "login:address:" + address
         for key, limit in ((account_key, self.account_limit), (address_key, self.address_limit)):
-            wait = self.limiter.peek(key, limit)
+            wait = None if key is None else self.limiter.hit(key, limit, request=request)
             if wait is not None:
                 abort(
                     429,
@@ -217,16 +226,17 @@ class Auth:
                 )
         user = self.find_user(email)
         stored = user.password_hash if user is not None else None
+        self.db.release()
         # Verified before looking at the user, so an unknown account costs the same time.
         matches = verify_password(password, stored, rounds=self.password_rounds)
         if matches and user is not None and user.is_active:
             self.limiter.reset(account_key, request=request)
+            if address_key is not None:
+                self.limiter.forgive(address_key, self.address_limit, request=request)
             if needs_rehash(user.password_hash, rounds=self.password_rounds):
                 user.password_hash = hash_password(password, rounds=self.password_rounds)
                 user.save(only=[self.User.password_hash])
             return user
-        self.limiter.hit(account_key, self.account_limit, request=request)
-        self.limiter.hit(address_key, self.address_limit, request=request)
         return None
 
     def login(self, request: Request, user: Any) -> None:

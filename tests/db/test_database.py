@@ -70,8 +70,8 @@ def test_atomic_requests_cannot_be_switched_once_attached_to_an_app(tmp_path):
     db.configure(f"sqlite:///{tmp_path}/b.db")  # a test moving the app elsewhere: fine
 
     with pytest.raises(DatabaseConfigError, match="atomic_requests cannot change once"):
-        db.configure(f"sqlite:///{tmp_path}/b.db", atomic_requests=True)
-    assert db.url == f"sqlite:///{tmp_path}/b.db" and not db.options.atomic_requests
+        db.configure(f"sqlite:///{tmp_path}/b.db", atomic_requests=False)
+    assert db.url == f"sqlite:///{tmp_path}/b.db" and db.options.atomic_requests
 
 
 def test_display_url_masks_the_password(tmp_path):
@@ -186,7 +186,7 @@ def test_sqlite_file_is_created_on_first_use_with_server_settings(tmp_path, monk
     assert TestClient(app).get("/pragmas").json == {
         "journal_mode": "wal",
         "foreign_keys": 1,
-        "busy_timeout": 2000,
+        "busy_timeout": 0,  # waits for the lock are cooperative (microback.db.sqlite)
         "synchronous": 1,  # NORMAL
     }
     db.close_all()
@@ -296,3 +296,110 @@ def test_mysql_password_url_connects_without_tls_or_deprecation_warnings(app, da
         if db is not None:
             db.close_all()
         admin.execute(f"DROP USER '{user}'@'127.0.0.1'")
+
+
+# --- a SQLite file that cannot take writes: 503 and a clear log line, warned at start-up -------
+
+
+def _items_app(tmp_path, before=None):
+    app = App(secret_key="k" * 32)
+    db = Database(app, f"sqlite:///{tmp_path}/items.db")
+
+    class Item(db.Model):
+        name = fields.TextField()
+
+    db.create_tables()
+    if before is not None:
+
+        @app.before_request
+        def prepare(request):
+            before(db)
+
+    @app.post("/items")
+    def create(request):
+        return Item.create(name="x" * int(request.args.get("size", "1"))).to_dict(), 201
+
+    @app.get("/items")
+    def count(request):
+        return {"count": Item.select().count()}
+
+    return app, db
+
+
+@pytest.mark.parametrize(
+    ("condition", "logged"),
+    [
+        # What SQLite answers on a read-only file (query_only gives the very same error on any
+        # file system and for any user, root included, to whom chmod means nothing).
+        (
+            "PRAGMA query_only = ON",
+            "SQLite cannot write: attempt to write a readonly database; check that the "
+            "database file, its directory and its -wal and -shm files are writable",
+        ),
+        # A full disk: the file may not grow by one more page.
+        (
+            "PRAGMA max_page_count = 2",
+            "SQLite cannot write: database or disk is full; free disk space",
+        ),
+    ],
+    ids=["read-only", "full"],
+)
+def test_a_sqlite_file_that_cannot_take_writes_answers_503(
+    tmp_path, monkeypatch, caplog, condition, logged
+):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    app, db = _items_app(tmp_path, before=lambda db: db.database.execute_sql(condition))
+    client = TestClient(app)
+    try:
+        refused = client.post("/items?size=20000", status=503)
+        assert refused.headers["Retry-After"] == "1"
+        message = refused.json["error"]["message"]
+        assert message == "the database cannot store changes at the moment; try again later"
+        assert client.get("/items").json == {"count": 0}  # reads go on
+    finally:
+        db.close_all()
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and logged in errors[0], caplog.text
+
+
+def _make_unwritable(path):
+    """Make ``path`` unwritable even for root (chattr +i), or by mode; undo with the result."""
+    if os.geteuid() != 0:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+        return lambda: path.chmod(0o755 if path.is_dir() else 0o644)
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("running as root on a file system without chattr +i: nothing is read-only")
+    return lambda: subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+@pytest.mark.parametrize("what", ["file", "directory"])
+def test_start_up_warns_when_the_sqlite_file_or_its_directory_is_not_writable(
+    tmp_path, monkeypatch, caplog, what
+):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    directory = tmp_path / "data"
+    directory.mkdir()
+    url = f"sqlite:///{directory}/items.db"
+    Database(App(secret_key="k" * 32), url).close_all()  # the file exists
+    undo = _make_unwritable(directory / "items.db" if what == "file" else directory)
+    try:
+        caplog.clear()
+        Database(App(secret_key="k" * 32), url).close_all()
+    except DatabaseUnreachableError as exc:
+        # Without its -wal and -shm files SQLite cannot even open a WAL file read-only
+        # there: the start-up stops, and says why.
+        assert what == "directory" and "of the SQLite database is not writable" in str(exc)
+    finally:
+        undo()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    expected = {
+        "file": f"the SQLite database '{directory}/items.db' is not writable",
+        "directory": f"the directory '{directory}' of the SQLite database is not writable",
+    }[what]
+    assert any(w.startswith(expected) and "answered 503" in w for w in warnings), warnings
+
+
+def test_start_up_is_silent_for_a_writable_sqlite_file(tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    Database(App(secret_key="k" * 32), f"sqlite:///{tmp_path}/items.db").close_all()
+    assert not [r for r in caplog.records if r.name == "microback.db"]

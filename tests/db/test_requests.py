@@ -10,7 +10,7 @@ import time
 import pytest
 
 from microback import abort
-from microback.db import fields
+from microback.db import fields, non_atomic
 from microback.testing import TestClient
 
 
@@ -46,8 +46,8 @@ def _note_routes(app, models):
         return {"users": User.select().count(), "notes": Note.select().count()}
 
 
-def test_atomic_requests_leave_nothing_behind_when_the_handler_fails(app, make_db, caplog):
-    db = make_db(atomic_requests=True)
+def test_unsafe_requests_leave_nothing_behind_by_default_when_the_handler_fails(app, make_db):
+    db = make_db()  # atomic_requests is on unless turned off
 
     class User(db.Model):
         name = fields.CharField(max_length=80, unique=True)
@@ -69,11 +69,61 @@ def test_atomic_requests_leave_nothing_behind_when_the_handler_fails(app, make_d
     assert client.get("/counts").json == {"users": 1, "notes": 1}
 
 
-def test_without_atomic_requests_each_statement_commits_on_its_own(app, db, models):
-    _note_routes(app, models)
+def test_without_atomic_requests_each_statement_commits_on_its_own(app, make_db):
+    db = make_db(atomic_requests=False)
+
+    class User(db.Model):
+        name = fields.CharField(max_length=80, unique=True)
+
+    class Note(db.Model):
+        owner = fields.ForeignKeyField(User)
+        text = fields.TextField()
+
+    db.create_tables()
+    _note_routes(app, type("M", (), {"User": User, "Note": Note}))
     client = TestClient(app)
     client.post("/notes/twice-then-raise", status=500)
     assert client.get("/counts").json == {"users": 1, "notes": 2}
+
+
+def test_a_non_atomic_route_commits_each_statement_while_others_stay_atomic(app, db, models):
+    User, Note = models.User, models.Note
+
+    @app.post("/streaming")
+    @non_atomic
+    def streaming(request):
+        owner = User.create(name="ada")
+        Note.create(owner=owner, text="kept")
+        raise RuntimeError("failed after two writes, outside a transaction")
+
+    _note_routes(app, models)
+    client = TestClient(app)
+    client.post("/notes/twice-then-raise", status=500)
+    assert client.get("/counts").json == {"users": 0, "notes": 0}
+    client.post("/streaming", status=500)
+    assert client.get("/counts").json == {"users": 1, "notes": 1}
+
+
+def test_the_request_transaction_begins_at_the_first_write(app, db, models):
+    # Reads and slow work before the first write hold no transaction (and on SQLite no lock);
+    # a db.atomic() block inside the request is a savepoint of the request's transaction.
+    User, Note = models.User, models.Note
+    seen = {}
+
+    @app.post("/notes/read-then-write")
+    def read_then_write(request):
+        seen["before"] = db.database.in_transaction()
+        User.select().count()
+        seen["after read"] = db.database.in_transaction()
+        with db.atomic():
+            owner = User.create(name="ada")
+        seen["after write"] = db.database.in_transaction()
+        Note.create(owner=owner, text="lost with the request")
+        abort(409, "changed my mind")
+
+    TestClient(app).post("/notes/read-then-write", status=409)
+    assert seen == {"before": False, "after read": False, "after write": True}
+    assert User.select().count() == 0 and Note.select().count() == 0
 
 
 def test_atomic_is_a_context_manager_and_a_decorator(app, db, models):

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from microback.security import rate_limit
+from microback.security import rate_limit, ratelimit
 from microback.security.ratelimit import Limit, parse_limit
 from microback.testing import TestClient
 
@@ -124,3 +124,25 @@ def test_parse_limit(spec, limit):
 def test_parse_limit_refuses_nonsense(spec):
     with pytest.raises(ValueError, match="write it like '10/minute'"):
         parse_limit(spec)
+
+
+@pytest.mark.parametrize("address", ["", "unix:/run/app.sock"])
+def test_without_a_client_address_no_global_bucket_is_made(
+    database_url, address, caplog, monkeypatch
+):
+    # Over a Unix socket without a trusted proxy every client would share one key: a hundred
+    # failures from anyone would lock everyone out. The per-account limit still holds.
+    monkeypatch.setattr(ratelimit, "_warned_no_address", False)  # warned once per process
+    app, db, _auth, _ = build_app(
+        database_url, login_limit_per_address="2/minute", login_limit_per_account="3/minute"
+    )
+    try:
+        client = TestClient(app, extra_environ={"REMOTE_ADDR": address})
+        for n in range(4):
+            attempt(client, f"user{n}@example.org", "guess", status=401)
+        for _ in range(3):
+            attempt(client, "ada@example.org", "guess", status=401)
+        attempt(client, "ada@example.org", "guess", status=429)
+    finally:
+        db.close_all()
+    assert "limits per address are not applied" in caplog.text
