@@ -137,7 +137,7 @@ class OneWriterAtATime:
                         raise self._too_busy("another process held it") from exc
                     raise
             # Jitter keeps two workers that collided from colliding again in step.
-            time.sleep(min(left, pause * random.uniform(0.5, 1.5)))
+            time.sleep(min(left, pause * random.uniform(0.5, 1.5)))  # noqa: S311 (not a secret)
             pause = min(pause * 2, _LONGEST_PAUSE)
 
     def _deadline(self) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -367,9 +368,10 @@ def _make_unwritable(path):
     if os.geteuid() != 0:
         path.chmod(0o555 if path.is_dir() else 0o444)
         return lambda: path.chmod(0o755 if path.is_dir() else 0o644)
-    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+    chattr = shutil.which("chattr") or "/usr/bin/chattr"
+    if subprocess.run([chattr, "+i", str(path)], capture_output=True).returncode != 0:
         pytest.skip("running as root on a file system without chattr +i: nothing is read-only")
-    return lambda: subprocess.run(["chattr", "-i", str(path)], check=True)
+    return lambda: subprocess.run([chattr, "-i", str(path)], check=True)
 
 
 @pytest.mark.parametrize("what", ["file", "directory"])
