@@ -103,7 +103,12 @@ def test_a_short_secret_from_the_environment_is_weak_and_not_shown(tmp_path: Pat
 
 def test_the_accounts_example_is_deployable_when_configured(tmp_path: Path) -> None:
     env = {**PRODUCTION, "DATABASE_URL": f"sqlite:///{tmp_path / 'accounts.db'}"}
-    done = check(tmp_path, "--deploy", f"{REPO / 'examples/accounts/app.py'}:app", env=env)
+    target = f"{REPO / 'examples/accounts/app.py'}:app"
+    done = check(tmp_path, "--deploy", target, env=env)
+    # Without its TLS proxy's address the session cookie's Secure flag cannot be trusted.
+    assert (done.returncode, settings_named(done.stdout)) == (1, ["sessions.secure"])
+    env["MICROBACK_TRUSTED_PROXIES"] = "127.0.0.1"
+    done = check(tmp_path, "--deploy", target, env=env)
     assert (done.returncode, done.stdout) == (0, "no problems found\n"), done.stderr
 
 

@@ -29,7 +29,7 @@ from .db_sessions import DatabaseSessions
 from .passwords import DEFAULT_ROUNDS, hash_password, needs_rehash, verify_password
 from .ratelimit import Limit, RateLimiter, client_address, parse_limit
 from .revocation import RevokedSessions
-from .sessions import CookieSessions, SessionStore
+from .sessions import USER_KEY, CookieSessions, SessionStore
 from .tokens import TokenStore
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ANONYMOUS", "AnonymousUser", "Auth", "normalize_email"]
 
-_SESSION_USER = "_uid"
+_SESSION_USER = USER_KEY
 _SESSION_EPOCH = "_epoch"
 _SESSION_ID = "_sid"  # the id log-out revokes; 128 random bits
 

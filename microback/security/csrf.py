@@ -191,7 +191,7 @@ class Csrf:
         self.trusted_origins = frozenset(_checked_origin(o) for o in trusted_origins)
         self.field_name = field_name
         self.header_name = header_name
-        self.cookie_name: str = sessions.cookie_name
+        self._sessions = sessions
         app.extensions["csrf"] = self
         app.before_request(self.protect)
 
@@ -199,7 +199,7 @@ class Csrf:
         """The ``before_request`` hook: return if the request may proceed, else abort 403."""
         if request.method in SAFE_METHODS or _is_exempt(request) or _has_bearer(request):
             return
-        with_cookie = self.cookie_name in request.cookies
+        with_cookie = self._sessions.cookie(request) is not None
         self._check_origin(request, with_cookie=with_cookie)
         if with_cookie:
             self._check_token(request)

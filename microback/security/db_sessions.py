@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import peewee
 
 from ..http import Request, json_dumps
-from .sessions import Session, SessionStore, SessionTooLarge
+from .sessions import USER_KEY, Session, SessionStore, SessionTooLarge
 
 if TYPE_CHECKING:
     from ..app import App
@@ -28,7 +28,6 @@ __all__ = ["DatabaseSessions"]
 
 #: Far more than a session needs; the bound keeps one client from filling the table.
 MAX_SESSION_BYTES = 64 * 1024
-_USER_KEY = "_uid"  # where Auth keeps the user's id in a session
 
 
 def _utcnow() -> datetime.datetime:
@@ -52,7 +51,7 @@ class DatabaseSessions(SessionStore):
         app: App,
         db: Database,
         *,
-        cookie_name: str = "session",
+        cookie_name: str | None = None,
         max_age: int = 14 * 24 * 3600,
         secure: bool | None = None,
         same_site: Literal["Lax", "Strict", "None"] = "Lax",
@@ -85,7 +84,7 @@ class DatabaseSessions(SessionStore):
         return self.model.key_hash == _fingerprint(key)  # timing-safe: index lookup of a hash
 
     def load(self, request: Request) -> Session:
-        key = request.cookies.get(self.cookie_name, "")
+        key = self.cookie(request) or ""
         if 20 <= len(key) <= 100:
             row = self.model.get_or_none(self._by_key(key))
             if row is not None and row.expires_at > _utcnow():
@@ -113,7 +112,7 @@ class DatabaseSessions(SessionStore):
             return None
         fields = {
             "data": json_dumps(dict(session)),
-            "user_id": session.get(_USER_KEY),
+            "user_id": session.get(USER_KEY),
             "expires_at": _utcnow() + datetime.timedelta(seconds=self.max_age),
         }
         if session.key is None:

@@ -93,4 +93,14 @@ def deployment_findings(app: App) -> list[Finding]:
         found.append(
             Finding("sessions.secure", "session cookies are sent over plain HTTP (secure=False)")
         )
+    elif sessions is not None and sessions.secure is None and not settings.trusted_proxies:
+        found.append(
+            Finding(
+                "sessions.secure",
+                "session cookies are Secure only on requests that arrive over HTTPS, and "
+                "behind a TLS proxy that is not in trusted_proxies every request looks like "
+                "plain HTTP: set MICROBACK_TRUSTED_PROXIES to the proxy's address, or make "
+                "the sessions with secure=True",
+            )
+        )
     return found

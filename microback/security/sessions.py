@@ -29,6 +29,20 @@ MAX_COOKIE_BYTES = 3800
 _SIGNING_ALLOWANCE = 96
 #: Keys the framework keeps in the session; they are reset when the session is rotated.
 ROTATED_KEYS = ("_csrf",)
+#: The cookie's name unless told otherwise; with ``secure=True``, no domain and path ``/``
+#: it gets the ``__Host-`` prefix: browsers then refuse it from subdomains and over HTTP.
+DEFAULT_COOKIE_NAME = "session"
+HOST_PREFIX = "__Host-"
+#: Where Auth keeps the user's id: the pages of such a session are per-user.
+USER_KEY = "_uid"
+
+
+def default_cookie_name(secure: bool | None, domain: str | None, path: str) -> str:
+    """``__Host-session`` where the browser allows the prefix (always Secure, no Domain,
+    ``Path=/``), else ``session``."""
+    if secure is True and domain is None and path == "/":
+        return HOST_PREFIX + DEFAULT_COOKIE_NAME
+    return DEFAULT_COOKIE_NAME
 
 
 class SessionTooLarge(ValueError):
@@ -120,7 +134,7 @@ class SessionStore:
         self,
         app: App,
         *,
-        cookie_name: str,
+        cookie_name: str | None,
         max_age: int,
         secure: bool | None,
         same_site: Literal["Lax", "Strict", "None"],
@@ -129,7 +143,10 @@ class SessionStore:
     ) -> None:
         if same_site == "None" and secure is False:
             raise ValueError("browsers drop SameSite=None cookies that are not Secure")
-        self.cookie_name = cookie_name
+        self.cookie_name = cookie_name or default_cookie_name(secure, domain, path)
+        # The name cookies had before the prefix: still read, and replaced on the next save.
+        prefixed = cookie_name is None and self.cookie_name.startswith(HOST_PREFIX)
+        self.legacy_cookie_name = DEFAULT_COOKIE_NAME if prefixed else None
         self.max_age = max_age
         self.secure = secure
         self.same_site = same_site
@@ -143,6 +160,13 @@ class SessionStore:
         """Give the request's session; anything invalid or unknown is a new, empty one."""
         raise NotImplementedError
 
+    def cookie(self, request: Request) -> str | None:
+        """The session cookie ``request`` sent, under its legacy name if only that one."""
+        value = request.cookies.get(self.cookie_name)
+        if value is None and self.legacy_cookie_name is not None:
+            value = request.cookies.get(self.legacy_cookie_name)
+        return value
+
     def check_size(self, session: dict[str, Any]) -> None:
         """Raise :class:`SessionTooLarge` if ``session`` cannot be kept."""
 
@@ -154,14 +178,25 @@ class SessionStore:
         """Write the cookie if the session changed; delete it if it was emptied.
 
         Changes made by a request that failed with a 5xx are not saved, like the
-        transaction that ``atomic_requests`` rolls back.
+        transaction that ``atomic_requests`` rolls back. A response that writes the cookie
+        gets ``Cache-Control: private`` (``no-store`` once a user is signed in) unless the
+        handler set its own, so no shared cache keeps one user's cookie for another.
         """
         session: Session | None = request.__dict__.get("session")
         if session is None:
             return  # never read: nothing to do, and no Vary either
         add_vary(response, "Cookie")
-        if not session.modified or response.status_code >= 500:
+        if response.status_code >= 500:
             return
+        legacy = self.legacy_cookie_name
+        if legacy is not None and legacy in request.cookies:
+            # Move the session to the prefixed name: write it anew, delete the old cookie.
+            response.delete_cookie(legacy, path=self.path, httponly=True)
+            session.modified = session.modified or bool(session)
+        if not session.modified:
+            return
+        if "Cache-Control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store" if USER_KEY in session else "private"
         value = self.write(request, session)
         secure = request.is_secure if self.secure is None else self.secure
         if value is not None:
@@ -193,7 +228,9 @@ class CookieSessions(SessionStore):
     front and an old one dropped a ``max_age`` later without logging anyone out. By default
     the app's ``secret_key`` is the only key. ``secure=None`` marks the cookie ``Secure``
     when the request came over HTTPS; ``True`` always does (set it behind a TLS proxy that
-    does not forward the scheme).
+    does not forward the scheme), and then names it ``__Host-session`` unless a
+    ``cookie_name`` or a ``domain`` is given (a cookie named ``session`` is still read, and
+    renamed when it is next written).
     """
 
     def __init__(
@@ -201,7 +238,7 @@ class CookieSessions(SessionStore):
         app: App,
         *,
         secret_keys: Sequence[str] | None = None,
-        cookie_name: str = "session",
+        cookie_name: str | None = None,
         max_age: int = 14 * 24 * 3600,
         secure: bool | None = None,
         same_site: Literal["Lax", "Strict", "None"] = "Lax",
@@ -231,7 +268,7 @@ class CookieSessions(SessionStore):
 
     def load(self, request: Request) -> Session:
         """Read the session from the request's cookie; anything invalid is an empty session."""
-        raw = request.cookies.get(self.cookie_name)
+        raw = self.cookie(request)
         if raw:
             try:
                 data = self._serializer.loads(raw, max_age=self.max_age)

@@ -20,10 +20,24 @@ def test_a_default_app_is_not_ready_for_production(caplog, monkeypatch):
     assert settings_named(deployment_findings(app)) == ["allowed_hosts", "debug", "secret_key"]
 
 
-def test_a_configured_app_passes():
+@pytest.mark.parametrize(
+    ("settings", "secure"),
+    [({"trusted_proxies": ["127.0.0.1"]}, None), ({}, True)],
+    ids=["behind-a-trusted-proxy", "always-secure"],
+)
+def test_a_configured_app_passes(settings, secure):
+    app = App(secret_key=GOOD_SECRET, allowed_hosts=["example.com"], **settings)
+    CookieSessions(app, secure=secure)
+    assert deployment_findings(app) == []
+
+
+def test_cookies_secure_only_over_https_without_a_trusted_proxy_are_a_finding():
+    # Behind a TLS proxy that is not trusted, every request looks like HTTP: no Secure.
     app = App(secret_key=GOOD_SECRET, allowed_hosts=["example.com"])
     CookieSessions(app)
-    assert deployment_findings(app) == []
+    [finding] = deployment_findings(app)
+    assert finding.setting == "sessions.secure"
+    assert "MICROBACK_TRUSTED_PROXIES" in finding.message and "secure=True" in finding.message
 
 
 def test_weak_choices_are_each_named():

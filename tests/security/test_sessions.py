@@ -216,3 +216,66 @@ def test_changes_from_a_failed_request_are_not_saved(session_app):
     client.post("/set/a?value=1")
     assert cookie_header(client.post("/fail", status=500)) == []
     assert client.get("/get").json["session"] == {"a": "1"}
+
+
+# --- caches and the cookie's name -------------------------------------------------------------
+
+
+def test_a_response_that_writes_the_cookie_is_not_for_shared_caches(session_app):
+    app, _ = session_app
+
+    @app.post("/public")
+    def public(request):
+        request.session["seen"] = True
+        return {}, 200, {"Cache-Control": "public, max-age=60"}
+
+    @app.post("/signed-in")
+    def signed_in(request):
+        request.session["_uid"] = 7  # what Auth keeps: the page is per-user
+        return {}
+
+    client = TestClient(app)
+    assert client.post("/set/a?value=1").headers["Cache-Control"] == "private"
+    assert "Cache-Control" not in client.get("/get").headers  # read, not written
+    assert "Cache-Control" not in client.get("/untouched").headers
+    assert client.post("/public").headers["Cache-Control"] == "public, max-age=60"  # its own
+    assert client.post("/signed-in").headers["Cache-Control"] == "no-store"
+    assert client.post("/clear").headers["Cache-Control"] == "private"  # the cookie deleted
+
+
+def test_always_secure_cookies_get_the_host_prefix():
+    app, sessions = make_app(secure=True)
+    [cookie] = cookie_header(TestClient(app).post("/set/a?value=1"))
+    assert cookie.startswith("__Host-session=") and "Secure" in cookie and "Path=/" in cookie
+    assert "Domain" not in cookie and sessions.cookie_name == "__Host-session"
+    # The prefix needs Secure, no Domain and Path=/; a name given is kept as it is.
+    for options in ({"domain": "example.org"}, {"path": "/app"}, {"cookie_name": "sid"}):
+        _, other = make_app(**{"secure": True, **options})
+        assert other.cookie_name == options.get("cookie_name", "session")
+
+
+def test_a_cookie_under_the_old_name_is_read_and_renamed():
+    before, _ = make_app()
+    old = cookie_header(TestClient(before).post("/set/color?value=blue"))[0].split(";")[0]
+    assert old.startswith("session=")
+
+    after, _ = make_app(secure=True)
+    response = TestClient(after).get("/get", headers={"Cookie": old})
+    assert response.json == {"session": {"color": "blue"}, "new": False}
+    renamed, deleted = sorted(cookie_header(response))
+    assert renamed.startswith("__Host-session=") and "Secure" in renamed
+    assert deleted.startswith("session=;") and "Max-Age=0" in deleted
+    new = renamed.split(";")[0]
+    again = TestClient(after).get("/get", headers={"Cookie": new})
+    assert again.json["session"] == {"color": "blue"} and cookie_header(again) == []
+
+
+def test_csrf_protects_a_request_that_sends_only_the_old_cookie():
+    from microback.security import Csrf
+
+    before, _ = make_app()
+    old = cookie_header(TestClient(before).post("/set/color?value=blue"))[0].split(";")[0]
+    after, _ = make_app(secure=True)
+    Csrf(after)
+    refused = TestClient(after).post("/set/x", headers={"Cookie": old}, status=403)
+    assert "CSRF" in refused.json["error"]["message"]
