@@ -26,7 +26,7 @@ from werkzeug.wrappers import Response as _WerkzeugResponse
 
 from .headers import SecurityHeaders
 from .hosts import ForwardedHeaders, HostAllowList
-from .http import Request, Response, error_response, json_dumps
+from .http import BodyTooLarge, Request, Response, error_response, json_dumps
 from .routing import Route, Router, RouteTable, _Entry, _handler_name
 from .settings import Settings
 
@@ -351,10 +351,15 @@ class App(Router):
             return self.make_response(handler(request, error), handler, 500)
         if isinstance(error, RequestRedirect):
             return error.get_response(request.environ)
-        if isinstance(error, RequestEntityTooLarge) and (
+        if isinstance(error, BodyTooLarge):
+            error.description = (
+                "the request body (sent without Content-Length) is larger than the limit of "
+                f"{self.settings.describe('max_content_length')} (setting max_content_length)"
+            )
+        elif isinstance(error, RequestEntityTooLarge) and (
             error.description == RequestEntityTooLarge.description
         ):
-            # Raised by werkzeug while reading a body with no Content-Length, or a form.
+            # Raised by werkzeug while parsing a form past its limits.
             error.description = (
                 "the request body is too large; the limits are "
                 f"{self.settings.describe('max_content_length')} for the body, "

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from .app import App
 
 __all__ = [
+    "BodyTooLarge",
     "HeadersLike",
     "InvalidField",
     "InvalidParameter",
@@ -472,6 +473,10 @@ class Params(ImmutableMultiDict[str, str]):
         return raw
 
 
+class BodyTooLarge(RequestEntityTooLarge):
+    """A body sent without Content-Length went past ``max_content_length`` as it was read."""
+
+
 class _MaxBodyStream(LimitedStream):
     """``max_content_length`` for a body without Content-Length (chunked).
 
@@ -487,7 +492,7 @@ class _MaxBodyStream(LimitedStream):
 
     def on_exhausted(self) -> None:
         if self._stream.read(1):
-            raise RequestEntityTooLarge()
+            raise BodyTooLarge()
 
     def readall(self) -> bytes:
         data = super().readall()

@@ -542,7 +542,10 @@ def test_chunked_body_over_the_limit_is_413_not_truncated():
         assert _chunked_post(app, b"x" * size) == ("200 OK", b'{"received":%d}' % size)
     status, payload = _chunked_post(app, b"x" * 100)
     assert status == "413 REQUEST ENTITY TOO LARGE"
-    assert "the limits are 10 bytes for the body" in json.loads(payload)["error"]["message"]
+    assert json.loads(payload)["error"]["message"] == (
+        "the request body (sent without Content-Length) is larger than the limit of 10 bytes "
+        "(setting max_content_length)"
+    )
 
 
 def test_after_hooks_run_when_an_error_handler_fails(app, client, caplog):
