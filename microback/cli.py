@@ -231,6 +231,8 @@ def run_serve(args: argparse.Namespace) -> int:
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
         keepalive_timeout=args.keepalive_timeout,
+        min_body_rate=args.min_body_rate,
+        body_rate_grace=args.body_rate_grace,
     )
     ssl_context = _ssl_context(args)
     addresses = _addresses(args)
@@ -514,6 +516,21 @@ def _add_limits(serve: argparse.ArgumentParser) -> None:
         default=default.keepalive_timeout,
         metavar="SECONDS",
         help="how long an idle keep-alive connection stays open (%(default)g)",
+    )
+    limits.add_argument(
+        "--min-body-rate",
+        type=_size_or_zero,
+        default=default.min_body_rate,
+        metavar="BYTES",
+        help="bytes per second a request body must average after the grace period, else "
+        "408; 0 for no minimum (%(default)s)",
+    )
+    limits.add_argument(
+        "--body-rate-grace",
+        type=_positive_seconds,
+        default=default.body_rate_grace,
+        metavar="SECONDS",
+        help="seconds of waiting for a body before --min-body-rate applies (%(default)g)",
     )
 
 

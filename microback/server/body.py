@@ -1,15 +1,18 @@
-"""``wsgi.input``: the request body, read from the connection only as the application asks.
+"""``wsgi.input``: the request body, read from the connection as the application asks.
 
-Nothing is read ahead beyond what one ``recv()`` brings: a body the application never reads
-costs nothing, and a body the application reads slowly is never buffered whole. The reader
-is terminated (``wsgi.input_terminated``): ``read()`` returns ``b""`` at the end of the body,
-for Content-Length and chunked bodies alike.
+The connection reads the first 16 KiB of a body (``PREREAD_LIMIT``) before the request takes
+a place in the application, so that a client sending its body slowly holds no such place
+(except with ``Expect: 100-continue``). Beyond that, nothing is read ahead of what one
+``recv()`` brings: a large body the application reads slowly is never buffered whole. The
+reader is terminated (``wsgi.input_terminated``): ``read()`` returns ``b""`` at the end of
+the body, for Content-Length and chunked bodies alike.
 
 ``Expect: 100-continue`` is answered when the application first asks for body bytes that have
 not arrived, never before: an application that refuses the request without reading (401, 413)
 saves the client from sending the body. Errors — a malformed chunk, a body above the server's
-limit, a client silent for longer than the body timeout, a client gone mid-body — are raised
-as :class:`~.errors.ClientError`, and the server answers them with their status.
+limit, a client silent for longer than the body timeout or slower than the minimum body
+rate, a client gone mid-body — are raised as :class:`~.errors.ClientError`, and the server
+answers them with their status.
 """
 
 from __future__ import annotations

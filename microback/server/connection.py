@@ -54,6 +54,8 @@ server_logger = logging.getLogger("microback.server")
 RECV_SIZE = 65536
 #: Unread request body a connection reads and drops to stay open after its response.
 DRAIN_LIMIT = 65536
+#: Bytes of a request body read before the request takes a place in the application.
+PREREAD_LIMIT = 16384
 #: After refusing a request, how long to read and drop what the client still sends, so the
 #: kernel does not answer that data with a reset that destroys the response in flight.
 LINGER_SECONDS = 1.0
@@ -130,6 +132,7 @@ class Connection:
         self._accepted = time.monotonic()
         self._head_bytes = 0  # of the head being received
         self._evicted = False
+        self._body_waited = 0.0  # seconds spent waiting for the current request's body
         self._eof = False
         self._message: Message | None = None
         self._input: RequestBody | EmptyBody | None = None
@@ -217,18 +220,37 @@ class Connection:
         return True
 
     def _fill_body(self, message: Message) -> None:
-        """Read more of *message*'s body (for ``wsgi.input``); failures go on the message."""
+        """Read more of *message*'s body (for ``wsgi.input``); failures go on the message.
+
+        Within the body timeout, and within the minimum body rate (see :mod:`.limits`): the
+        wait ends when the bytes received so far would fall below the rate.
+        """
         limits = self.site.limits
-        self._settimeout(limits.body_timeout)
+        timeout = limits.body_timeout
+        rate = limits.min_body_rate
+        if rate:
+            # The body has reached body_received bytes, enough for this many seconds waited.
+            left = max(limits.body_rate_grace, message.body_received / rate) - self._body_waited
+            if left <= 0:
+                message.error = _too_slow(message, self._body_waited, rate)
+                return
+            timeout = min(timeout, left)
+        self._settimeout(timeout)
+        started = time.monotonic()
         try:
             data = self.sock.recv(RECV_SIZE)
         except TimeoutError:
-            message.error = ClientError(
-                408, f"no request body received for {limits.body_timeout:g} s"
-            )
+            self._body_waited += time.monotonic() - started
+            if timeout < limits.body_timeout:
+                message.error = _too_slow(message, self._body_waited, rate)
+            else:
+                message.error = ClientError(
+                    408, f"no request body received for {limits.body_timeout:g} s"
+                )
             return
         except OSError:
             data = b""
+        self._body_waited += time.monotonic() - started
         if not data:
             self._eof = True
             message.error = ClientError(400, "connection closed before the end of the body")
@@ -263,6 +285,20 @@ class Connection:
         )
         self._message, self._input, self._response = message, wsgi_input, response
         self._cut_short = None
+        self._body_waited = 0.0
+        if not message.complete and not message.expect_continue:
+            # Read a small body before taking a place in the app, as a head is, so that
+            # clients sending bodies slowly hold connections, never the app's places. Not
+            # with Expect: 100-continue, where the client waits for the app to ask.
+            while (
+                not message.complete
+                and message.error is None
+                and len(message.body) < PREREAD_LIMIT
+            ):
+                self._fill_body(message)
+            if message.error is not None:
+                self._refuse(message.error, message)
+                return False
         keep_alive = True
         slots = site.app_slots
         slots.acquire()  # waits while the app already runs --max-concurrent-requests requests
@@ -491,6 +527,15 @@ def _log_refusal(client: str, error: RequestError, request_id: str) -> None:
     server_logger.info("request from %s refused: %s (%s)", client, error, request_id)
     if error.detail:  # the parser's own words: for debugging, never for the client
         server_logger.debug("request %s: the parser said: %s", request_id, error.detail)
+
+
+def _too_slow(message: Message, waited: float, rate: int) -> ClientError:
+    received = message.body_received
+    return ClientError(
+        408,
+        f"request body received at {received / waited if waited else 0:.0f} bytes/s "
+        f"({received} bytes in {waited:.1f} s), slower than the minimum of {rate} bytes/s",
+    )
 
 
 def _head_timeout(limits: Limits) -> RequestError:

@@ -14,6 +14,8 @@ header_timeout       seconds from a request's first byte to its last header    4
 body_timeout         seconds of silence while reading a body or while the      408 (reading),
                      client is not taking response bytes                       close (writing)
 keepalive_timeout    seconds a connection may sit idle between requests        close
+min_body_rate        bytes per second a body must average once the server has  408
+                     waited ``body_rate_grace`` seconds for it (0: no minimum)
 ===================  ========================================================  ================
 
 A ``Content-Length`` above ``max_body_size`` is refused before any of the body is read (and
@@ -25,6 +27,12 @@ The header timeout is a deadline for the whole head, not a wait per read: a clie
 one byte a second ("slowloris") is cut off when the deadline passes, however steadily it
 dribbles. A fresh connection gets ``header_timeout`` to send its first byte; an idle keep-alive
 connection ``keepalive_timeout``.
+
+The body timeout is a wait per read, so a body sent a byte every few seconds would never end
+it. The minimum body rate (as Kestrel's ``MinRequestBodyDataRate``: 240 bytes/s after a 5 s
+grace period) does: counting only the time the server waits for body bytes (not the time the
+application spends between reads), a body must have reached ``min_body_rate`` bytes for each
+second waited once ``body_rate_grace`` seconds have been waited.
 """
 
 from __future__ import annotations
@@ -46,13 +54,16 @@ class Limits:
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     keepalive_timeout: float = 5.0
+    min_body_rate: int = 240
+    body_rate_grace: float = 5.0
 
     def __post_init__(self) -> None:
         for name in ("max_request_line", "max_header_count", "max_header_size"):
             _check_count(name, getattr(self, name))
         if self.max_body_size is not None:
             _check_count("max_body_size", self.max_body_size, minimum=0)
-        for name in ("header_timeout", "body_timeout", "keepalive_timeout"):
+        _check_count("min_body_rate", self.min_body_rate, minimum=0)
+        for name in ("header_timeout", "body_timeout", "keepalive_timeout", "body_rate_grace"):
             value = getattr(self, name)
             if (
                 isinstance(value, bool)

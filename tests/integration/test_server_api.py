@@ -60,6 +60,8 @@ def test_server_serves_on_a_socket_bound_elsewhere_and_stops_on_request() -> Non
         ({"max_body_size": -1}, "max_body_size must be a whole number of at least 0, not -1"),
         ({"header_timeout": 0}, "header_timeout must be a number of seconds above 0, not 0"),
         ({"keepalive_timeout": float("inf")}, "keepalive_timeout must be a number of seconds"),
+        ({"min_body_rate": -1}, "min_body_rate must be a whole number of at least 0, not -1"),
+        ({"body_rate_grace": 0}, "body_rate_grace must be a number of seconds above 0, not 0"),
     ],
 )
 def test_limits_refuse_bad_values_by_name(arguments: dict[str, object], message: str) -> None:

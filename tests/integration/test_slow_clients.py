@@ -40,7 +40,8 @@ HEADER_TIMEOUT = 2.0
 DRIBBLE_EVERY = 0.25
 PARTIAL_HEAD = b"GET /slowloris HTTP/1.1\r\nHost: t\r\nX-Slow: "
 
-#: A raw WSGI app: "/" answers at once; "/slow" sleeps, printing a line when it starts.
+#: A raw WSGI app: "/" answers at once; "/slow" sleeps, printing a line when it starts;
+#: "/upload" reads the whole request body first.
 APP = """
     import sys
 
@@ -51,6 +52,8 @@ APP = """
         if environ["PATH_INFO"] == "/slow":
             print("slow request started", file=sys.stderr, flush=True)
             gevent.sleep(float(environ["QUERY_STRING"] or "1"))
+        if environ["PATH_INFO"] == "/upload":
+            environ["wsgi.input"].read()
         body = environ["PATH_INFO"].encode()
         start_response("200 OK", [("Content-Length", str(len(body)))])
         return [body]
@@ -122,13 +125,18 @@ class Slowloris:
 
     def answers(self, timeout: float) -> list[bytes]:
         """Everything the server sends on each socket until it closes it (or *timeout*)."""
-        received = {sock: b"" for sock in self.sockets}
+        return self.answers_of(self.sockets, timeout)
+
+    @staticmethod
+    def answers_of(sockets: list[socket.socket], timeout: float) -> list[bytes]:
+        """Everything the server sends on each of *sockets* until it closes it (or *timeout*)."""
+        received = {sock: b"" for sock in sockets}
         selector = selectors.DefaultSelector()
-        for sock in self.sockets:
+        for sock in sockets:
             sock.setblocking(False)
             selector.register(sock, selectors.EVENT_READ)
         deadline = time.monotonic() + timeout
-        open_ = len(self.sockets)
+        open_ = len(sockets)
         while open_ and (left := deadline - time.monotonic()) > 0:
             for key, _ in selector.select(left):
                 sock = key.fileobj
@@ -142,7 +150,7 @@ class Slowloris:
                     selector.unregister(sock)
                     open_ -= 1
         selector.close()
-        return [received[sock] for sock in self.sockets]
+        return [received[sock] for sock in sockets]
 
     def stop(self) -> None:
         self._stop.set()
@@ -347,3 +355,74 @@ def test_at_the_connection_cap_slowloris_heads_make_room_for_complete_requests(
     assert evicted  # the room was made among the slow heads...
     assert {_status(answer) for answer in evicted} == {503}  # ...and they were told why
     assert b"too slowly" in evicted[0]
+
+
+SLOW_BODIES = 1010
+UPLOAD_HEAD = b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n"
+
+
+def test_bodies_sent_a_byte_at_a_time_neither_hold_app_slots_nor_last(
+    start_server: StartServer, app_dir: Path, open_files: None
+) -> None:
+    # As issue 11 measured: more slow uploads than --max-concurrent-requests (1,000), each
+    # sending a byte now and then (1 byte every 10 s there; here one byte, then silence well
+    # within the 30 s body timeout). Before, they took every app slot and no other request
+    # was answered; now a body is read before its request takes a slot, and one arriving
+    # slower than --min-body-rate (240 bytes/s) after --body-rate-grace (here 3 s) gets 408.
+    server = start_server(
+        "slowapp:app", "--body-rate-grace", "3", "--log-level", "warning", port=free_port()
+    )
+    uploads = []
+    for _ in range(SLOW_BODIES):
+        sock = server.connect()
+        sock.sendall(UPLOAD_HEAD + b"x")
+        uploads.append(sock)
+    sent = time.monotonic()
+    try:
+        took = []
+        while time.monotonic() - sent < 2:  # within the grace: every upload is still open
+            started = time.monotonic()
+            answer = _get(server, "/normal", timeout=5)
+            took.append(time.monotonic() - started)
+            assert _status(answer) == 200
+        still_open = sum(not _answered(sock) for sock in uploads)
+        answers = Slowloris.answers_of(uploads, timeout=20)
+        cut_off_after = time.monotonic() - sent
+    finally:
+        for sock in uploads:
+            sock.close()
+
+    assert len(took) >= 10
+    assert still_open == SLOW_BODIES
+    assert {_status(answer) for answer in answers} == {408}
+    assert b"slower than the minimum of 240 bytes/s" in answers[0]
+    assert cut_off_after < 20  # at the grace, not at the 30 s body timeout
+
+
+def _send_body(sock: socket.socket, size: int, piece: int, every: float) -> bytes:
+    """POST a body of *size* bytes, *piece* bytes every *every* seconds; return the answer."""
+    sock.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % size)
+    sent = 0
+    with contextlib.suppress(OSError):  # a connection cut off mid-body
+        while sent < size and not _answered(sock):
+            sock.sendall(b"x" * min(piece, size - sent))
+            sent += piece
+            time.sleep(every)
+    return read_all(sock)
+
+
+def test_a_body_must_keep_the_minimum_rate_once_the_grace_has_passed(
+    start_server: StartServer, app_dir: Path
+) -> None:
+    # Both send a byte often enough for the 30 s body timeout, which is per read.
+    server = start_server("slowapp:app", "--min-body-rate", "1000", "--body-rate-grace", "1")
+    with server.connect() as fast_enough, server.connect() as too_slow:
+        started = time.monotonic()
+        slow_answer = _send_body(too_slow, 10_000, 100, 0.2)  # 500 bytes/s
+        slow_took = time.monotonic() - started
+        fast_answer = _send_body(fast_enough, 4_000, 400, 0.2)  # 2,000 bytes/s, for 2 s
+
+    assert _status(slow_answer) == 408
+    assert b"slower than the minimum of 1000 bytes/s" in slow_answer
+    assert slow_took < 10  # at the 1 s grace, or a little after: not at the body timeout
+    assert _status(fast_answer) == 200
