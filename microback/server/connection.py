@@ -206,7 +206,6 @@ class Connection:
         finally:
             waiting.pop(self, None)
         if self._evicted:
-            connections.evicting -= 1
             self._refuse(_EVICTED, None)
             # No lingering over what the client still sends: the place is for another client.
             self._eof = True
@@ -497,6 +496,8 @@ class Connection:
             self._close()
 
     def _close(self) -> None:
+        if self._evicted:
+            self.site.connections.evicting -= 1  # whichever way the connection ended
         if not self._eof:
             self._linger()
         with contextlib.suppress(OSError):

@@ -180,3 +180,35 @@ def _until_closed(sock: socket.socket) -> bytes:
     except ConnectionResetError:
         pass
     return b"".join(chunks)
+
+
+def test_a_full_tls_server_makes_room_among_slow_heads_again_and_again(
+    tmp_path: Path, certificate: tuple[Path, Path]
+) -> None:
+    # Each new client takes the last place and gets one by closing a slow head; over TLS the
+    # closed head's read fails rather than ending, and the server must go on making room.
+    write_module(tmp_path, "rawapp.py", RAW_APP)
+    cert, key = certificate
+    server = ServerProcess(
+        ["--port", "0", "rawapp:app", "--certfile", str(cert), "--keyfile", str(key),
+         "--connections", "3", "--header-timeout", "30"],
+        tmp_path,
+    )  # fmt: skip
+    context = _client_context(certificate)
+    slow = []
+    try:
+        for _ in range(3):
+            sock = context.wrap_socket(server.connect(), server_hostname="127.0.0.1")
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            slow.append(sock)
+        for n in range(6):
+            with context.wrap_socket(server.connect(), server_hostname="127.0.0.1") as sock:
+                http_request(sock, f"/client/{n}", headers="Connection: close\r\n")
+                assert read_response(sock).startswith(b"HTTP/1.1 200 OK"), n
+            slow.append(context.wrap_socket(server.connect(), server_hostname="127.0.0.1"))
+            slow[-1].sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+    finally:
+        for sock in slow:
+            sock.close()
+        server.close()
+    assert "Traceback" not in server.log
