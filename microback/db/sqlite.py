@@ -35,7 +35,7 @@ __all__ = ["OneWriterAtATime", "is_write", "not_writable"]
 
 _R = TypeVar("_R")
 _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
-_FIRST_PAUSE, _LONGEST_PAUSE = 0.001, 0.05
+_FIRST_PAUSE, _LONGEST_PAUSE = 0.0005, 0.005
 
 # Statements that take SQLite's write lock (or row locks elsewhere), including a CTE that ends
 # in a write and a locking read. A read that this takes for a write only costs an early lock.
