@@ -23,9 +23,11 @@ from .conftest import StartServer, write_module
 
 POOL_TIMEOUT = 2.0
 WRITERS = 10
-#: The slow client sends a 20-byte body over about three seconds.
-SLOW_BODY = b'{"text": "slowly..."}'
-SLOW_EVERY = 0.15
+#: The slow client sends its body's first 16 KiB at once (the server reads that much before
+#: the request takes a place in the app), then the rest in 20 pieces over about three seconds.
+SLOW_BODY = b'{"text": "%s"}' % (b"s" * 17_000)
+SLOW_HEAD = 16 * 1024
+SLOW_PIECES, SLOW_EVERY = 20, 0.15
 
 APP = f"""
     import gevent
@@ -85,15 +87,18 @@ def _request(port: int, method: str, path: str, body: bytes | None = None) -> di
 
 
 def _slow_writer(port: int, result: dict) -> None:
-    """POST /notes, its 20-byte body trickling in one byte every SLOW_EVERY seconds."""
+    """POST /notes, the end of its body trickling in over about three seconds."""
     with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
         sock.sendall(
             b"POST /notes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(SLOW_BODY)
         )
-        for byte in SLOW_BODY:
-            sock.sendall(bytes([byte]))
+        sock.sendall(SLOW_BODY[:SLOW_HEAD])
+        rest = SLOW_BODY[SLOW_HEAD:]
+        size = -(-len(rest) // SLOW_PIECES)
+        for start in range(0, len(rest), size):
             time.sleep(SLOW_EVERY)
+            sock.sendall(rest[start : start + size])
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
