@@ -206,8 +206,10 @@ class RequestParser:
         # The last bytes given to llhttp of a head or trailer section, to find its end (CRLF
         # CRLF) when it is split between two reads.
         self._carry = b""
-        # The first bytes of the current message, to name a method llhttp refused.
+        # The read in which the current message began, and where: to name a method llhttp
+        # refused (kept by reference; copied only then).
         self._start = b""
+        self._start_at = 0
         # In a chunked body: data and CRLF bytes left in the current chunk, 0 in a chunk-size
         # line (held in _chunk_line until it ends), _TRAILERS in the trailer section.
         self._chunk_left = 0
@@ -218,15 +220,24 @@ class RequestParser:
         if self.stopped:
             return
         end = len(data)
+        if self.current is None and data.find(b"\r\n\r\n") == end - 4:
+            # The common case, one whole head and nothing else: no need to cut it up.
+            self._start, self._start_at = data, 0
+            self._execute(data)
+            return
         pos = 0
-        while pos < end and not self.stopped:
+        view: memoryview | None = None
+        while pos < end:
             message = self.current
             if message is None or not message.head_complete:
-                stop = self._section_end(data, pos)
-                if message is None:
-                    self._start = data[pos : pos + _METHOD_SHOWN]
-                elif len(self._start) < _METHOD_SHOWN:
-                    self._start += data[pos : pos + _METHOD_SHOWN - len(self._start)]
+                if message is None:  # a new message starts here
+                    self._start, self._start_at = data, pos
+                if self._carry:
+                    stop = self._section_end(data, pos)
+                else:  # inline, for the common case: a whole head in one read
+                    stop = data.find(b"\r\n\r\n", pos) + 4
+                    if stop < 4:
+                        stop = self._section_end(data, pos)
             elif not message.chunked:
                 # A Content-Length body (a message without one is complete with its head).
                 left = (message.content_length or 0) - message.body_received
@@ -236,10 +247,19 @@ class RequestParser:
                 self._chunk_left -= stop - pos
             elif self._chunk_left == 0:
                 pos = self._chunk_size_line(data, pos)
+                if self.stopped:
+                    break
                 continue
             else:
                 stop = self._section_end(data, pos)
-            self._execute(data if pos == 0 and stop == end else memoryview(data)[pos:stop])
+            if pos == 0 and stop == end:
+                self._execute(data)
+            else:
+                if view is None:
+                    view = memoryview(data)
+                self._execute(view[pos:stop])
+            if self.stopped:
+                break
             pos = stop
         if self.in_head:
             # Counted per feed, so a pipelined batch may charge the next head a little early;
@@ -317,7 +337,8 @@ class RequestParser:
             if message.chunked and self._chunk_left == _TRAILERS:
                 return RequestError(400, "malformed or forbidden trailer field", detail)
             return RequestError(400, "malformed chunked body", detail)
-        method = self._start.lstrip(b"\r\n").partition(b" ")[0]
+        start = self._start[self._start_at : self._start_at + _METHOD_SHOWN]
+        method = start.lstrip(b"\r\n").partition(b" ")[0]
         if method == b"PRI":
             return RequestError(505, "HTTP/2 is not supported here; use HTTP/1.1", detail)
         if isinstance(exc, httptools.HttpParserInvalidMethodError) or (
@@ -394,15 +415,16 @@ class RequestParser:
         message.method = _METHODS.get(method) or method.decode("ascii")
         message.target = self._url
         version = parser.get_http_version()
-        major, _, minor = version.partition(".")
-        if major != "1":
-            raise RequestError(505, f"HTTP/{version} is not supported; use HTTP/1.1")
-        if minor != "0":
+        if version != "1.1" and version != "1.0":
+            if version[:2] != "1.":
+                raise RequestError(505, f"HTTP/{version} is not supported; use HTTP/1.1")
             version = "1.1"  # a later 1.x is served as 1.1, the highest we implement
         message.version = version
         if message.method == "CONNECT":
             raise RequestError(501, "CONNECT is not supported")
-        message.origin = origin_form(message.method, message.target)
+        target = message.target
+        if target[:1] != b"/" or b"%" in target:
+            message.origin = origin_form(message.method, target)
         if version == "1.1":
             if message.host_count != 1:
                 raise bad_request("HTTP/1.1 requires exactly one Host header")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import socket
 
 import pytest
 
@@ -287,16 +288,43 @@ def test_chunk_extensions_with_whitespace_are_accepted(
     assert (second[0], json.loads(second[2])["query"]) == (200, "after=1")
 
 
-def test_chunked_body_split_into_single_bytes_is_read_whole(http_server: ServerProcess) -> None:
-    # Every boundary of the chunk-size line, the data and the trailer section in its own read.
-    body = b"5 ; a = b\r\nhello\r\n1\r\n!\r\n0\r\nX-T: 1\r\n\r\n"
+def test_chunked_request_split_into_single_bytes_is_read_whole(
+    http_server: ServerProcess,
+) -> None:
+    # Every boundary of the head, the chunk-size lines, the data and the trailer section in a
+    # read of its own.
+    raw = (
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5 ; a = b\r\nhello\r\n1\r\n!\r\n0\r\nX-T: 1\r\n\r\n"
+    )
     with http_server.connect() as sock:
-        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
-        for byte in body:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for byte in raw:
             sock.sendall(bytes([byte]))
         status, _, answer = Reader(sock).response()
 
     assert (status, json.loads(answer)["body"]) == (200, "hello!")
+
+
+def test_pipelined_messages_each_start_where_the_last_one_ended(
+    http_server: ServerProcess,
+) -> None:
+    # A body holding CRLF CRLF, then a chunked body with extensions, then an unknown method:
+    # the parser must find each message's start exactly to answer each one as its own.
+    raw = (
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\na\r\n\r\nFOO b"
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b'3 ;x = "a;b=\\"c"\r\nabc\r\n0 ; y\r\n\r\n'
+        b"FOO /echo HTTP/1.1\r\nHost: t\r\n\r\n"
+    )
+    with http_server.connect() as sock:
+        sock.sendall(raw)
+        reader = Reader(sock)
+        first, second, third = reader.response(), reader.response(), reader.response()
+
+    assert (first[0], json.loads(first[2])["body"]) == (200, "a\r\n\r\nFOO b")
+    assert (second[0], json.loads(second[2])["body"]) == (200, "abc")
+    assert third[0] == 501 and third[2].startswith(b"501 Not Implemented: method FOO ")
 
 
 def test_http_1_2_is_served_as_http_1_1(http_server: ServerProcess) -> None:
