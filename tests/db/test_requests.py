@@ -46,18 +46,9 @@ def _note_routes(app, models):
         return {"users": User.select().count(), "notes": Note.select().count()}
 
 
-def test_unsafe_requests_leave_nothing_behind_by_default_when_the_handler_fails(app, make_db):
-    db = make_db()  # atomic_requests is on unless turned off
-
-    class User(db.Model):
-        name = fields.CharField(max_length=80, unique=True)
-
-    class Note(db.Model):
-        owner = fields.ForeignKeyField(User)
-        text = fields.TextField()
-
-    db.create_tables()
-    _note_routes(app, type("M", (), {"User": User, "Note": Note}))
+def test_unsafe_requests_leave_nothing_behind_by_default_when_the_handler_fails(app, db, models):
+    assert db.options.atomic_requests  # on unless turned off
+    _note_routes(app, models)
     client = TestClient(app)
 
     client.post("/notes/twice-then-raise", status=500)

@@ -105,21 +105,18 @@ def _slow_writer(port: int, result: dict) -> None:
     result["status"] = int(answer.split(b" ", 2)[1])
 
 
-def _writers_at_once(port: int, path: str, body: bytes | None) -> list[dict]:
+def _writers_at_once(port: int) -> list[dict]:
     results: list[dict] = []
     barrier = threading.Barrier(WRITERS)
 
     def one(n: int) -> None:
         barrier.wait()
-        results.append(
-            _request(port, "POST", path, body or json.dumps({"text": f"w{n}"}).encode())
-        )
+        results.append(_request(port, "POST", "/notes", json.dumps({"text": f"w{n}"}).encode()))
 
     threads = [threading.Thread(target=one, args=(n,)) for n in range(WRITERS)]
     for thread in threads:
         thread.start()
-    return_when_done = threads
-    for thread in return_when_done:
+    for thread in threads:
         thread.join(timeout=60)
     return results
 
@@ -133,6 +130,19 @@ def _reads_while(port: int, busy: threading.Event) -> list[float]:
         seconds.append(answer["seconds"])
         time.sleep(0.05)
     return seconds
+
+
+def _writers_and_a_reader(port: int) -> tuple[list[dict], list[float]]:
+    """Send WRITERS posts at once while timing reads; give the writers' answers and the reads."""
+    busy = threading.Event()
+    busy.set()
+    reads: list[float] = []
+    reader = threading.Thread(target=lambda: reads.extend(_reads_while(port, busy)))
+    reader.start()
+    writers = _writers_at_once(port)
+    busy.clear()
+    reader.join(timeout=60)
+    return writers, reads
 
 
 def _start(start_server: StartServer, tmp_path: Path, workers: int) -> int:
@@ -168,14 +178,7 @@ def test_a_slow_body_holds_no_lock_readers_and_writers_go_on(start_server, tmp_p
     slow_thread.start()
     time.sleep(0.5)  # the slow request is in the app, its body arriving
 
-    busy = threading.Event()
-    busy.set()
-    reads: list[float] = []
-    reader = threading.Thread(target=lambda: reads.extend(_reads_while(port, busy)))
-    reader.start()
-    writers = _writers_at_once(port, "/notes", None)
-    busy.clear()
-    reader.join(timeout=60)
+    writers, reads = _writers_and_a_reader(port)
     slow_thread.join(timeout=60)
 
     _check_writers(writers)
@@ -202,14 +205,7 @@ def test_writers_behind_a_held_transaction_yield_then_get_503(start_server, tmp_
     holding.start()
     time.sleep(0.5)  # the transaction is open and the handler sleeps in it
 
-    busy = threading.Event()
-    busy.set()
-    reads: list[float] = []
-    reader = threading.Thread(target=lambda: reads.extend(_reads_while(port, busy)))
-    reader.start()
-    writers = _writers_at_once(port, "/notes", None)
-    busy.clear()
-    reader.join(timeout=60)
+    writers, reads = _writers_and_a_reader(port)
     holding.join(timeout=60)
 
     _check_writers(writers)
