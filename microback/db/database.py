@@ -329,8 +329,10 @@ class Database:
 
     def _begin_transaction(self, request: Request) -> None:
         # The body first: a client that sends it slowly must not hold the lock meanwhile.
-        # A form already parsed has consumed it; get_data() keeps it for parsing later.
-        if "form" not in request.__dict__:
+        # get_data() keeps it for the handler (and for form parsing). Not when the handler
+        # has already read it, or reads the stream itself: taking the rest would leave it
+        # nothing to read (such a route should be @non_atomic).
+        if not {"form", "stream"} & request.__dict__.keys():
             request.get_data(cache=True)
         transaction = self.database.atomic()
         transaction.__enter__()
