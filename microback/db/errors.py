@@ -58,10 +58,13 @@ class DatabaseUnreachableError(DatabaseConfigError):
 class DatabaseUnavailable(ServiceUnavailable, peewee.OperationalError):
     """503: the database is down, restarting, locked or overloaded; the client may retry.
 
-    ``raw`` is the driver's message (logged, not sent).
+    ``raw`` is the driver's message (logged, not sent). ``deadlock`` is true when the
+    database broke a deadlock by failing this statement: a statement run on its own (not in
+    a transaction) can simply be run again.
     """
 
     raw = ""
+    deadlock = False
 
     def __init__(self, description: str, *, raw: str = "", retry_after: int = 1) -> None:
         super().__init__(description, retry_after=retry_after)
@@ -232,12 +235,20 @@ def translate(
     if isinstance(error, peewee.OperationalError | peewee.InterfaceError) and _unavailable(
         original(error)
     ):
-        return DatabaseUnavailable(
+        unavailable = DatabaseUnavailable(
             "the database is unavailable or busy; try again shortly",
             raw=first_line(original(error)),
             retry_after=retry_after,
         )
+        unavailable.deadlock = _deadlock(original(error))
+        return unavailable
     return None
+
+
+def _deadlock(error: BaseException) -> bool:
+    # MySQL 1213; PostgreSQL 40P01 (deadlock) and 40001 (serialization failure).
+    code = error.args[0] if _driver(error) == "pymysql" and error.args else None
+    return code == 1213 or getattr(error, "sqlstate", None) in ("40P01", "40001")
 
 
 # MySQL names the column as 'name', or as `database`.`table`.`column` (MariaDB's 1366); only

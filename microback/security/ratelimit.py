@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import peewee
 from peewee import fn
 
+from ..db.errors import DatabaseUnavailable
 from ..http import Request, abort
 from ..routing import guard_handler
 
@@ -45,6 +46,7 @@ _DEFERRED = "microback.rate_limit.deferred"
 logger = logging.getLogger("microback.security")
 #: Rows of windows older than this are deleted now and then.
 _KEEP_SECONDS = 2 * 86400
+_DEADLOCK_RETRIES = 5
 
 
 class Limit(NamedTuple):
@@ -157,8 +159,19 @@ class RateLimiter:
     def _write(self, function: Callable[..., Any], *args: Any) -> Any:
         if self.db.database.in_transaction():  # a caller's own transaction: part of it
             return function(*args)
-        with self.db.independent():  # each statement commits at once
-            return function(*args)
+        attempts = 0
+        while True:
+            try:
+                with self.db.independent():  # each statement commits at once
+                    return function(*args)
+            except DatabaseUnavailable as exc:
+                # Concurrent first upserts of one key can deadlock in InnoDB (each holds a
+                # shared lock on the duplicate and wants an exclusive one); the database
+                # fails one of them, and a statement on its own can simply run again.
+                attempts += 1
+                if not exc.deadlock or attempts == _DEADLOCK_RETRIES:
+                    raise
+                time.sleep(random.uniform(0.001, 0.01) * attempts)
 
     @staticmethod
     def _defer(request: Request, function: Callable[..., Any], *args: Any) -> None:
