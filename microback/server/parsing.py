@@ -113,12 +113,17 @@ _NOT_TRAILERS = frozenset(
 # whitespace around ";" and "=", each a token name with a token or quoted-string value.
 _CHUNK_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x20-\x7e\x80-\xff])*"'
-_CHUNK_LINE = re.compile(
+_CHUNK_LINE_PATTERN = re.compile(
     rb"0*([0-9A-Fa-f]{1,16})(?:[ \t]*;[ \t]*%s(?:[ \t]*=[ \t]*(?:%s|%s))?)*\r\n"
     % (_CHUNK_TOKEN, _CHUNK_TOKEN, _QUOTED)
-).fullmatch
+)
+_CHUNK_LINE = _CHUNK_LINE_PATTERN.fullmatch
+_CHUNK_LINE_AT = _CHUNK_LINE_PATTERN.match
 #: A chunk-size line longer than this (extensions included) is refused.
 MAX_CHUNK_LINE = 4096
+#: Chunk extensions are checked in Python, so their total in one body is bounded (as Node.js
+#: bounds them since CVE-2024-22019): a body cannot be made of costly lines.
+MAX_CHUNK_EXTENSIONS = 16384
 _TRAILERS = -1  # RequestParser._chunk_left while the trailer section is parsed
 
 # What the client is told for llhttp's errors, by a word in llhttp's text (its wording is
@@ -214,6 +219,7 @@ class RequestParser:
         # line (held in _chunk_line until it ends), _TRAILERS in the trailer section.
         self._chunk_left = 0
         self._chunk_line = bytearray()
+        self._extension_bytes = 0
 
     def feed(self, data: bytes) -> None:
         """Parse *data*; complete heads are appended to :attr:`ready`."""
@@ -242,13 +248,8 @@ class RequestParser:
                 # A Content-Length body (a message without one is complete with its head).
                 left = (message.content_length or 0) - message.body_received
                 stop = min(end, pos + left) if left > 0 else end
-            elif self._chunk_left > 0:
-                stop = min(end, pos + self._chunk_left)
-                self._chunk_left -= stop - pos
-            elif self._chunk_left == 0:
-                pos = self._chunk_size_line(data, pos)
-                if self.stopped:
-                    break
+            elif self._chunk_left >= 0:
+                pos = self._chunks(data, pos, end)
                 continue
             else:
                 stop = self._section_end(data, pos)
@@ -288,28 +289,64 @@ class RequestParser:
         self._carry = (carry + data[max(pos, len(data) - 3) :])[-3:]
         return len(data)
 
-    def _chunk_size_line(self, data: bytes, pos: int) -> int:
-        """Take a chunk-size line from *data* at *pos*; give llhttp its size. Return the end."""
+    def _chunks(self, data: bytes, pos: int, end: int) -> int:
+        """Give llhttp the chunks in *data* from *pos*, each chunk-size line cut to its size.
+
+        Returns where it stopped: the end of *data*, or the start of the trailer section.
+        What it passes on goes to llhttp in one call, so a body of many small chunks costs
+        one llhttp call per read rather than two per chunk.
+        """
+        pieces: list[bytes | memoryview] = []
+        left = self._chunk_left
+        view = memoryview(data)
+        while pos < end and left >= 0:
+            if left:  # chunk data and the CRLF after it: llhttp checks both
+                stop = min(end, pos + left)
+                pieces.append(view[pos:stop])
+                left -= stop - pos
+                pos = stop
+                continue
+            match = None
+            if not self._chunk_line:
+                match = _CHUNK_LINE_AT(data, pos, min(end, pos + MAX_CHUNK_LINE))
+            if match is not None:
+                pos = match.end()
+            else:  # a line that goes on in the next read, or a bad one
+                pos, match = self._chunk_line_in_pieces(data, pos, end)
+                if match is None:
+                    break
+            size = int(match.group(1), 16)
+            self._extension_bytes += match.end() - match.end(1) - 2
+            if self._extension_bytes > MAX_CHUNK_EXTENSIONS:
+                self._fail(bad_request(f"chunk extensions over {MAX_CHUNK_EXTENSIONS} bytes"))
+                break
+            pieces.append(b"%x\r\n" % size)
+            left = size + 2 if size else _TRAILERS
+        self._chunk_left = left
+        if left == _TRAILERS:
+            self._carry = b"\r\n"  # the trailer section ends at an empty line, even the first
+        if pieces and not self.stopped:
+            self._execute(b"".join(pieces))
+        return end if self.stopped else pos
+
+    def _chunk_line_in_pieces(
+        self, data: bytes, pos: int, end: int
+    ) -> tuple[int, re.Match[bytes] | None]:
+        """Add to the chunk-size line held from earlier reads; check it once it ends."""
         line = self._chunk_line
-        newline = data.find(b"\n", pos)
-        stop = len(data) if newline < 0 else newline + 1
+        newline = data.find(b"\n", pos, end)
+        stop = end if newline < 0 else newline + 1
         line += data[pos:stop]
         if len(line) > MAX_CHUNK_LINE:
             self._fail(bad_request(f"chunk-size line longer than {MAX_CHUNK_LINE} bytes"))
-        elif newline >= 0:
-            match = _CHUNK_LINE(bytes(line))
-            line.clear()
-            if match is None:
-                self._fail(bad_request("malformed chunk size or chunk extension"))
-                return stop
-            size = int(match.group(1), 16)
-            self._execute(b"%x\r\n" % size)
-            if size:
-                self._chunk_left = size + 2  # the data and its CRLF
-            else:
-                self._chunk_left = _TRAILERS
-                self._carry = b"\r\n"  # the section ends at an empty line, even the first
-        return stop
+            return end, None
+        if newline < 0:
+            return end, None  # the rest comes in the next read
+        match = _CHUNK_LINE(bytes(line))
+        line.clear()
+        if match is None:
+            self._fail(bad_request("malformed chunk size or chunk extension"))
+        return stop, match
 
     def _execute(self, data: bytes | memoryview) -> None:
         try:
@@ -439,7 +476,7 @@ class RequestParser:
         message.keep_alive = parser.should_keep_alive()
         message.head_complete = True
         self.in_head = False
-        self._chunk_left = 0
+        self._chunk_left = self._extension_bytes = 0
         self.ready.append(message)
 
     def on_body(self, data: bytes) -> None:

@@ -188,6 +188,13 @@ CASES = [
         "POST {t} HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n3;a=" + "b" * 5000 + "\r\n",
     ),
     (
+        "chunk-ext-total-too-large",
+        400,
+        "POST {t} HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n"
+        + ("1;a=" + "b" * 4000 + "\r\nx\r\n") * 5
+        + "0\r\n\r\n",
+    ),
+    (
         "chunk-size-space-inside",
         400,
         "POST {t} HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n1 2\r\n" + "a" * 18 + "\r\n",
