@@ -238,6 +238,9 @@ class RequestParser:
             if message is None or not message.head_complete:
                 if message is None:  # a new message starts here
                     self._start, self._start_at = data, pos
+                elif not self._url:  # its method may go on in this read
+                    begun = self._start[self._start_at : self._start_at + _METHOD_SHOWN]
+                    self._start, self._start_at = begun + data[pos : pos + _METHOD_SHOWN], 0
                 if self._carry:
                     stop = self._section_end(data, pos)
                 else:  # inline, for the common case: a whole head in one read

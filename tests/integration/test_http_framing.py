@@ -12,12 +12,13 @@ import itertools
 import json
 import re
 import socket
+import time
 
 import pytest
 
 from microback.server.parsing import METHODS
 
-from .conftest import REPO, Reader, ServerProcess, exchange
+from .conftest import REPO, Reader, ServerProcess, exchange, read_all
 
 HOST = "Host: test\r\n"
 
@@ -332,6 +333,19 @@ def test_pipelined_messages_each_start_where_the_last_one_ended(
     assert (first[0], json.loads(first[2])["body"]) == (200, "a\r\n\r\nFOO b")
     assert (second[0], json.loads(second[2])["body"]) == (200, "abc")
     assert third[0] == 501 and third[2].startswith(b"501 Not Implemented: method FOO ")
+
+
+def test_unknown_method_split_between_reads_is_named_whole(http_server: ServerProcess) -> None:
+    # "QUER" is the start of QUERY, which the parser knows: it fails only at the "X".
+    with http_server.connect() as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(b"QUER")
+        time.sleep(0.2)
+        sock.sendall(b"X /framing/split-method HTTP/1.1\r\nHost: t\r\n\r\n")
+        answer = read_all(sock)
+
+    assert answer.startswith(b"HTTP/1.1 501 Not Implemented"), answer
+    assert b"501 Not Implemented: method QUERX is not implemented" in answer
 
 
 def test_http_1_2_is_served_as_http_1_1(http_server: ServerProcess) -> None:
