@@ -201,6 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     database.add_argument("args", nargs=argparse.REMAINDER)
     database.set_defaults(run=run_db)
+
+    # The same for the job commands (microback.jobs imports peewee and huey).
+    for name, run, text in (
+        ("worker", run_worker, "run an app's background jobs (microback worker --help)"),
+        ("jobs", run_jobs, "list, retry or purge an app's jobs (microback jobs --help)"),
+    ):
+        command = commands.add_parser(name, help=text, add_help=False, prefix_chars="\0")
+        command.add_argument("args", nargs=argparse.REMAINDER)
+        command.set_defaults(run=run)
     return parser
 
 
@@ -588,6 +597,24 @@ def run_db(args: argparse.Namespace) -> int:
 
     status: int = db_main(args.args, load)
     return status
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    """Patch with gevent, then run ``microback worker ...`` (see microback/jobs/cli.py)."""
+    from gevent import monkey
+
+    monkey.patch_all()  # before peewee and the drivers are imported, as for serve
+
+    from .jobs.cli import worker_main
+
+    return worker_main(args.args, load)
+
+
+def run_jobs(args: argparse.Namespace) -> int:
+    """Run ``microback jobs list|retry|purge ...``."""
+    from .jobs.cli import jobs_main
+
+    return jobs_main(args.args, load)
 
 
 def load(target: str) -> WSGIApplication:

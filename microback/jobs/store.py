@@ -275,7 +275,12 @@ class JobStore:
         """Queue dead jobs again now, with a fresh set of attempts (all of them by default)."""
         Job = self.Job
         query = Job.update(
-            state=QUEUED, attempts=0, run_at=time.time(), lease_until=None, owner=None
+            state=QUEUED,
+            attempts=0,
+            run_at=time.time(),
+            lease_until=None,
+            owner=None,
+            last_error=None,
         ).where(Job.state == DEAD)
         if job_ids is not None:
             query = query.where(Job.job_id.in_(list(job_ids)))
