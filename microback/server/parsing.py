@@ -226,7 +226,7 @@ class RequestParser:
         if self.stopped:
             return
         end = len(data)
-        if self.current is None and data.find(b"\r\n\r\n") == end - 4:
+        if self.current is None and end > 3 and data.find(b"\r\n\r\n") == end - 4:
             # The common case, one whole head and nothing else: no need to cut it up.
             self._start, self._start_at = data, 0
             self._execute(data)

@@ -230,11 +230,12 @@ def test_malformed_request_is_refused_and_closed(
 # request modifiers, content) must not be trailers; each one is refused the same way.
 NOT_TRAILERS = [
     *("Content-Length", "Transfer-Encoding", "Trailer", "TE", "Connection", "Keep-Alive"),
-    *("Upgrade", "Host", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "Max-Forwards"),
-    *("Authorization", "Proxy-Authorization", "Cookie", "Cache-Control", "Expect", "Range"),
+    *("Upgrade", "Proxy-Connection", "Host", "Forwarded", "X-Forwarded-For"),
+    *("X-Forwarded-Host", "X-Forwarded-Proto", "Max-Forwards", "Via", "Authorization"),
+    *("Proxy-Authorization", "Cookie", "Cache-Control", "Expect", "Pragma", "Range"),
     *("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range"),
-    *("Accept", "Accept-Encoding", "Accept-Language", "Content-Type", "Content-Encoding"),
-    *("Content-Language", "Content-Location", "Content-Range"),
+    *("Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Content-Type"),
+    *("Content-Encoding", "Content-Language", "Content-Location", "Content-Range"),
 ]
 
 
@@ -437,6 +438,7 @@ def _malformed_targets() -> list[str]:
 
 
 def test_malformed_targets_only_get_4xx(http_server: ServerProcess) -> None:
+    logged_before = len(http_server.lines)
     answers = {}
     for target in _malformed_targets():
         raw = f"GET {target} HTTP/1.1\r\n{HOST}\r\n".encode("latin-1")
@@ -446,7 +448,7 @@ def test_malformed_targets_only_get_4xx(http_server: ServerProcess) -> None:
     assert len(answers) > 700
     assert not not_4xx, not_4xx
     http_server.wait_for_line(r"refused: 400 malformed IPv6 address in the request target")
-    assert "Traceback" not in http_server.log
+    assert not [line for line in http_server.lines[logged_before:] if "Traceback" in line]
 
 
 def test_every_method_the_server_parses_reaches_the_app(http_server: ServerProcess) -> None:
