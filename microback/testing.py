@@ -24,13 +24,16 @@ if TYPE_CHECKING:
     import peewee
 
     from .db import Database
+    from .jobs import Enqueued, JobFunction, Jobs
 
 __all__ = [
     "TestClient",
     "TestDatabases",
     "database_servers",
     "database_url",
+    "enqueued_jobs",
     "fresh_database",
+    "run_jobs",
     "selected_backends",
 ]
 
@@ -284,3 +287,26 @@ def fresh_database(
         db.close_all()
         if previous is not None:
             db.configure(previous, **options)
+
+
+def _jobs_of(app: Any) -> Jobs:
+    jobs = getattr(app, "extensions", {}).get("jobs")
+    if jobs is None:
+        raise LookupError("this app has no background jobs: create them with Jobs(app, db)")
+    return jobs  # type: ignore[no-any-return]
+
+
+def run_jobs(app: Any, *, include_scheduled: bool = False) -> int:
+    """Run ``app``'s queued jobs now, in this process, until none is due; return how many ran.
+
+    They run as a worker runs them (leased, retried, logged), one at a time, after whatever
+    enqueued them has committed. ``include_scheduled=True`` also runs jobs due later. The
+    ``run_jobs`` fixture of microback's pytest plugin is this for the ``app`` fixture.
+    """
+    return _jobs_of(app).run_pending(include_scheduled=include_scheduled)
+
+
+def enqueued_jobs(app: Any, function: JobFunction[Any, Any] | None = None) -> list[Enqueued]:
+    """The jobs waiting in ``app``'s queue (of one job function, if given), with the arguments
+    they were enqueued with: ``[job.args for job in enqueued_jobs(app, send_receipt)]``."""
+    return _jobs_of(app).enqueued(function)
