@@ -23,7 +23,9 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import peewee
+from werkzeug.exceptions import HTTPException
 
+from ..http import error_response
 from ..redact import mask_url
 from .backends import Options, build
 from .errors import (
@@ -54,6 +56,7 @@ ENV_VARIABLE = "DATABASE_URL"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _TRANSACTION = "microback.db.transaction"
 _NON_ATOMIC = "microback_non_atomic"
+_BEFORE_COMMIT = "microback.db.before_commit"
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -278,6 +281,20 @@ class Database:
         if not database.in_transaction():
             database.close()
 
+    def before_commit(
+        self, request: Request, callback: Callable[[WerkzeugResponse], None]
+    ) -> None:
+        """Call ``callback(response)`` in the request's transaction, just before its commit.
+
+        For writes that must commit together with the handler's, or not at all, and that
+        depend on its answer (the stored answer of an ``Idempotency-Key``). It is not called
+        when the request fails (it raised, or answered 5xx), nor when the request has no
+        transaction (a safe method, ``@non_atomic``, ``atomic_requests=False``): check
+        :attr:`Request.exception` and the answer in an ``after_request`` hook for those. An
+        ``HTTPException`` it raises becomes the answer, and the transaction is rolled back.
+        """
+        request.environ.setdefault(_BEFORE_COMMIT, []).append(callback)
+
     def create_tables(
         self, models: Iterable[type[peewee.Model]] | None = None, safe: bool = True
     ) -> None:
@@ -342,13 +359,22 @@ class Database:
         self, request: Request, response: WerkzeugResponse
     ) -> WerkzeugResponse | None:
         # Here, not at teardown: a failed COMMIT must still be able to change the status.
+        callbacks = request.environ.pop(_BEFORE_COMMIT, ())
+        replaced = None
+        if callbacks and request.exception is None and response.status_code < 500:
+            try:
+                for callback in callbacks:  # while a first write still opens the transaction
+                    callback(response)
+            except HTTPException as exc:
+                request.exception = exc
+                replaced = error_response(request, exc)
         self.database.before_first_write(None)  # what after_request hooks write commits alone
         transaction = request.environ.pop(_TRANSACTION, None)
         if transaction is None:
-            return None
+            return replaced
         if request.exception is not None or response.status_code >= 500:
             _roll_back(transaction)
-            return None
+            return replaced
         try:
             transaction.__exit__(None, None, None)
         except (ConstraintViolation, DatabaseUnavailable) as exc:

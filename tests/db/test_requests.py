@@ -370,3 +370,45 @@ def test_a_handler_reading_the_stream_itself_still_gets_the_whole_body(app, db, 
 
     answer = TestClient(app).post("/stream", b"0123456789", status=201)
     assert answer.json == {"first": "0123", "rest": "456789"}
+
+
+def test_before_commit_writes_in_the_request_transaction_or_rolls_it_back(app, db, models):
+    from werkzeug.exceptions import Conflict
+
+    User = models.User
+    outcome = {"refuse": False}
+
+    def record(request):
+        def callback(response):
+            User.create(name=f"answered {response.status_code} {User.select().count()}")
+            if outcome["refuse"]:
+                raise Conflict("refused before the commit")
+
+        db.before_commit(request, callback)
+
+    @app.post("/users")
+    def create(request):
+        record(request)
+        User.create(name=f"ada {User.select().count()}")
+        return {}, 201
+
+    @app.post("/reads-only")
+    def reads_only(request):
+        record(request)  # its write is then the first of the request
+        return {"count": User.select().count()}
+
+    @app.post("/fails")
+    def fails(request):
+        record(request)
+        User.create(name="bob")
+        return {}, 503
+
+    client = TestClient(app)
+    client.post("/users", status=201)
+    client.post("/reads-only", status=200)
+    client.post("/fails", status=503)
+    assert sorted(u.name for u in User.select()) == ["ada 0", "answered 200 2", "answered 201 1"]
+    outcome["refuse"] = True
+    refused = client.post("/users", status=409)
+    assert refused.json["error"]["message"] == "refused before the commit"
+    assert User.select().count() == 3
