@@ -20,4 +20,5 @@ from .queue import Job as Job
 from .queue import JobFunction as JobFunction
 from .queue import Jobs as Jobs
 from .queue import crontab as crontab
+from .redis import RedisJobs as RedisJobs
 from .store import JobRecord as JobRecord

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .queue import Jobs
+from .redis import RedisJobs
 from .store import FAILED, STATES
 
 __all__ = ["jobs_main", "worker_main"]
@@ -138,8 +139,11 @@ def worker_main(argv: Sequence[str], load: Callable[[str], object]) -> int:
     except _Refused as exc:
         return _fail(str(exc), EXIT_USAGE)
     if args.workers is not None:
-        jobs.db.close_all()  # the children connect for themselves
+        jobs.close()  # the children connect for themselves
         return _supervise(args, list(argv))
+    if isinstance(jobs, RedisJobs):
+        jobs.run_consumer(args.concurrency, args.poll_interval, args.graceful_timeout)
+        return 0
     Worker(
         jobs,
         concurrency=args.concurrency,
@@ -273,8 +277,10 @@ def jobs_main(argv: Sequence[str], load: Callable[[str], object]) -> int:
     except peewee.PeeweeException as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return _fail(f"database {jobs.db.display_url}: {message}", EXIT_FAILED)
+    except ValueError as exc:  # what Redis cannot do
+        return _fail(str(exc), EXIT_USAGE)
     finally:
-        jobs.db.close_all()
+        jobs.close()
     return status
 
 
@@ -305,13 +311,13 @@ def _list(jobs: Jobs, args: argparse.Namespace) -> int:
 
 
 def _retry(jobs: Jobs, args: argparse.Namespace) -> int:
-    count = jobs.store.retry(args.ids or None)
+    count = jobs.retry(args.ids or None)
     print(f"queued {count} dead job(s) again")
     return 0 if count or not args.ids else EXIT_FAILED
 
 
 def _purge(jobs: Jobs, args: argparse.Namespace) -> int:
     state = None if args.state == "all" else args.state
-    count = jobs.store.purge(state, args.ids or None)
+    count = jobs.purge(state, args.ids or None)
     print(f"deleted {count} job(s)")
     return 0

@@ -110,15 +110,7 @@ class JobFunction(Generic[_P, _R]):
         if unique_key is not None and not 0 < len(unique_key) <= 200:
             raise ValueError("unique_key must be 1 to 200 characters long")
         task = self.wrapper.s(*args, **(kwargs or {}))
-        payload = self.jobs.huey.serialize_task(task)
-        return self.jobs.store.add(
-            task.id,
-            self.name,
-            payload,
-            run_at=run_at,
-            max_attempts=self.max_attempts,
-            unique_key=unique_key,
-        )
+        return self.jobs.add(self, task, run_at, unique_key)
 
 
 class Jobs:
@@ -180,10 +172,10 @@ class Jobs:
         """
 
         def declare(func: Callable[..., _R]) -> JobFunction[..., _R]:
-            wrapper = self.huey.task(name=name)(func)
             attempts = max_attempts if max_attempts is not None else self.max_attempts
             if attempts < 1:
                 raise ValueError(f"max_attempts must be at least 1, not {attempts!r}")
+            wrapper = self._register(func, name, attempts)
             function: JobFunction[..., _R] = JobFunction(
                 self, func, wrapper, max_attempts=attempts, name=name
             )
@@ -193,6 +185,10 @@ class Jobs:
             return function
 
         return declare(func) if func is not None else declare
+
+    def _register(self, func: Callable[..., Any], name: str | None, attempts: int) -> Any:
+        """Register ``func`` with huey; give its ``TaskWrapper``."""
+        return self.huey.task(name=name)(func)
 
     def periodic(
         self,
@@ -213,6 +209,19 @@ class Jobs:
             return function
 
         return declare
+
+    def add(
+        self, function: JobFunction[Any, Any], task: Any, run_at: float, unique_key: str | None
+    ) -> str:
+        """Store huey ``task`` of ``function``, due at ``run_at``; return the job's id."""
+        return self.store.add(
+            task.id,
+            function.name,
+            self.huey.serialize_task(task),
+            run_at=run_at,
+            max_attempts=function.max_attempts,
+            unique_key=unique_key,
+        )
 
     # --- running ----------------------------------------------------------------------------
 
@@ -267,6 +276,10 @@ class Jobs:
         )  # fmt: skip
         self._end_connection()
         return True
+
+    def close(self) -> None:
+        """Close this process's database connections (before a fork, at the end of a command)."""
+        self.db.close_all()
 
     def _end_connection(self) -> None:
         """Roll back what a job left uncommitted and give its connection back to the pool."""
@@ -328,6 +341,15 @@ class Jobs:
     def records(self, state: str | None = None, name: str | None = None) -> list[JobRecord]:
         """The jobs in the table: queued, failed (to be retried), running or dead."""
         return self.store.records(state, name)
+
+    def retry(self, job_ids: list[str] | None = None) -> int:
+        """Queue dead jobs again (those named, or all), with a fresh set of attempts."""
+        return self.store.retry(job_ids)
+
+    def purge(self, state: str | None = "dead", job_ids: list[str] | None = None) -> int:
+        """Delete jobs: the dead ones by default, those in ``state`` (``None``: any), or those
+        named; return how many."""
+        return self.store.purge(state, job_ids)
 
     def enqueued(
         self, function: JobFunction[Any, Any] | None = None, *, state: str | None = None

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from integration.conftest import child_env, microback_command, run_microback, write_module
 
+from microback.cli import main
 from microback.testing import selected_backends
 
 APP = """
@@ -169,27 +170,26 @@ def test_sigterm_finishes_short_jobs_and_releases_long_ones(project, tmp_path: P
     assert f"job {short} jobsapp.record attempt 1/5 done in" in log
 
 
-def test_cli_lists_retries_and_purges(project, tmp_path: Path) -> None:
+def test_cli_lists_retries_and_purges(project, tmp_path: Path, capsys) -> None:
     dead = project.record.enqueue(1, seconds="soon")  # time.sleep("soon") raises
     project.record.schedule((5,), delay=3600)
     project.jobs.store.Job.update(max_attempts=1).execute()
     project.jobs.run_pending()
-    env_url = os.environ["DATABASE_URL"]
-    listed = run_microback("jobs", "list", "jobsapp:app", cwd=tmp_path)
-    assert listed.returncode == 0, listed.stderr
-    lines = listed.stdout.splitlines()
+
+    def microback(*args: str) -> list[str]:
+        assert main(list(args)) == 0
+        return capsys.readouterr().out.splitlines()
+
+    lines = microback("jobs", "list", "jobsapp:app")
     assert lines[0].split()[:5] == ["ID", "NAME", "STATE", "ATTEMPTS", "DUE"]
-    assert any(dead in line and " dead " in line for line in lines)
+    assert any(dead in line and " dead " in line and "TypeError" in line for line in lines)
     assert any(" queued " in line for line in lines)
-    only_dead = run_microback("jobs", "list", "jobsapp:app", "--state", "dead", cwd=tmp_path)
-    assert len(only_dead.stdout.splitlines()) == 2
-    retried = run_microback("jobs", "retry", "jobsapp:app", dead, cwd=tmp_path)
-    assert retried.stdout.strip() == "queued 1 dead job(s) again"
+    assert len(microback("jobs", "list", "jobsapp:app", "--state", "dead")) == 2
+    assert microback("jobs", "retry", "jobsapp:app", dead) == ["queued 1 dead job(s) again"]
     assert {r.state for r in project.jobs.records()} == {"queued"}
-    purged = run_microback("jobs", "purge", "jobsapp:app", "--state", "all", cwd=tmp_path)
-    assert purged.stdout.strip() == "deleted 2 job(s)"
+    assert microback("jobs", "purge", "jobsapp:app", "--state", "all") == ["deleted 2 job(s)"]
     assert project.jobs.records() == []
-    assert env_url == os.environ["DATABASE_URL"]
+    assert microback("jobs", "list", "jobsapp:app") == ["no jobs"]
 
 
 def test_a_target_without_jobs_is_one_line(tmp_path: Path) -> None:
