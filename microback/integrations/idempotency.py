@@ -87,11 +87,15 @@ def default_scope(request: Request) -> str:
 class _Claim:
     """The key this request holds, and what its answer turned out to be."""
 
-    __slots__ = ("answer", "attempted", "row_id", "token")
+    __slots__ = ("answer", "attempted", "handler_started", "row_id", "token")
 
-    def __init__(self, row_id: int, token: str) -> None:
+    def __init__(self, row_id: int, token: str, wrapped: bool) -> None:
         self.row_id = row_id
         self.token = token
+        # An answer is the outcome only if the handler made it, not a later before_request
+        # hook (CSRF, a rate limit); the route's wrapper says when it starts. Without one
+        # (all_routes), every answer of the request counts.
+        self.handler_started = not wrapped
         self.attempted = False  # its answer was written (committed or not)
         self.answer: tuple[int, str, bytes] | None = None  # to store after a rollback
 
@@ -160,8 +164,11 @@ class Idempotency:
         """Make this route honour ``Idempotency-Key`` (put it under the route decorator)."""
 
         @functools.wraps(handler)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return handler(*args, **kwargs)
+        def wrapper(request: Request, *args: Any, **kwargs: Any) -> Any:
+            claim: _Claim | None = request.environ.get(_CLAIM)
+            if claim is not None:
+                claim.handler_started = True
+            return handler(request, *args, **kwargs)
 
         setattr(wrapper, _OPT, True)
         return wrapper  # type: ignore[return-value]
@@ -173,15 +180,17 @@ class Idempotency:
 
     # --- the hooks ----------------------------------------------------------------------------
 
-    def _applies(self, request: Request) -> bool:
+    def _applies(self, request: Request) -> bool | None:
+        """None: not for this request; True: an ``@idempotency.route``; False: ``all_routes``."""
         if request.method not in UNSAFE_METHODS or request.endpoint is None:
-            return False
-        if self.all_routes:
+            return None
+        if getattr(request.app.handler_for(request.endpoint), _OPT, False) is True:
             return True
-        return getattr(request.app.handler_for(request.endpoint), _OPT, False) is True
+        return False if self.all_routes else None
 
     def _claim(self, request: Request) -> Response | None:
-        if not self._applies(request):
+        wrapped = self._applies(request)
+        if wrapped is None:
             return None
         raw = request.headers.get(HEADER)
         if raw is None:
@@ -196,9 +205,11 @@ class Idempotency:
         with self.db.independent():
             if random.random() < 0.01:  # noqa: S311 (not a secret: when to tidy up)
                 self.purge()
-            return self._take(request, lookup, fingerprint)
+            return self._take(request, lookup, fingerprint, wrapped)
 
-    def _take(self, request: Request, lookup: str, fingerprint: str) -> Response | None:
+    def _take(
+        self, request: Request, lookup: str, fingerprint: str, wrapped: bool
+    ) -> Response | None:
         model = self.model
         for _ in range(3):  # a row that expires or is deleted between two statements
             now = time.time()
@@ -214,7 +225,7 @@ class Idempotency:
             except peewee.IntegrityError:
                 pass
             else:
-                self._hold(request, _Claim(int(row_id), token))
+                self._hold(request, _Claim(int(row_id), token, wrapped))
                 return None
             row = model.get_or_none(model.lookup == lookup)
             if row is None:
@@ -242,7 +253,7 @@ class Idempotency:
                     "%s %s: took over an idempotency key held past lock_timeout (%.0f s)",
                     request.method, request.path, self.lock_timeout,
                 )  # fmt: skip
-                self._hold(request, _Claim(row.id, token))
+                self._hold(request, _Claim(row.id, token, wrapped))
                 return None
         raise _in_progress(1.0)
 
@@ -255,7 +266,7 @@ class Idempotency:
         # transaction has committed or rolled back. What commits with the handler's writes
         # is stored by _store_in_transaction (db.before_commit); this stores the rest.
         claim: _Claim | None = request.environ.get(_CLAIM)
-        if claim is None or claim.attempted or not _final(response):
+        if claim is None or claim.attempted or not _final(response, claim):
             return None
         answer = (response.status_code, _kept_headers(response), response.get_data())
         if request.exception is not None:
@@ -273,7 +284,7 @@ class Idempotency:
 
     def _store_in_transaction(self, request: Request, response: WerkzeugResponse) -> None:
         claim: _Claim = request.environ[_CLAIM]
-        if _final(response):
+        if _final(response, claim):
             self._write(request, claim, response)
 
     def _write(self, request: Request, claim: _Claim, response: WerkzeugResponse) -> None:
@@ -321,8 +332,9 @@ class Idempotency:
             self.db.release()
 
 
-def _final(response: WerkzeugResponse) -> bool:
-    return response.status_code < 500 and response.status_code not in NOT_FINAL
+def _final(response: WerkzeugResponse, claim: _Claim) -> bool:
+    status = response.status_code
+    return claim.handler_started and status < 500 and status not in NOT_FINAL
 
 
 def _parse_key(raw: str) -> str:

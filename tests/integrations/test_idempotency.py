@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
@@ -117,7 +119,10 @@ def test_an_aborted_request_is_rolled_back_and_its_answer_stored(shop, client) -
     assert shop.Order.select().count() == 0
 
 
-def test_a_repeat_while_the_first_runs_is_409(shop, client) -> None:
+@contextlib.contextmanager
+def _first_request_held(shop, client, key: str, status: int) -> Iterator[list]:
+    """Send a request with ``key`` in a thread and hold its handler (before its first write)
+    for the block; give the list its answer goes into."""
     started, finish = threading.Event(), threading.Event()
 
     def wait() -> None:
@@ -125,18 +130,23 @@ def test_a_repeat_while_the_first_runs_is_409(shop, client) -> None:
         assert finish.wait(10)
 
     shop.wait = wait
-    results = []
-    first = threading.Thread(target=lambda: results.append(_post(client, "order-1", status=201)))
+    results: list = []
+    first = threading.Thread(target=lambda: results.append(_post(client, key, status=status)))
     first.start()
     try:
         assert started.wait(10)
-        busy = _post(client, "order-1", status=409)
-        assert "still being processed" in busy.json["error"]["message"]
-        assert int(busy.headers["Retry-After"]) >= 1
+        yield results
     finally:
         finish.set()
         first.join(10)
-    shop.wait = None
+        shop.wait = None
+
+
+def test_a_repeat_while_the_first_runs_is_409(shop, client) -> None:
+    with _first_request_held(shop, client, "order-1", 201) as results:
+        busy = _post(client, "order-1", status=409)
+        assert "still being processed" in busy.json["error"]["message"]
+        assert int(busy.headers["Retry-After"]) >= 1
     assert _post(client, "order-1", status=201).json == results[0].json
     assert shop.Order.select().count() == 1
 
@@ -145,24 +155,10 @@ def test_a_key_is_taken_over_after_lock_timeout_and_the_slow_request_rolled_back
     app: App, shop, client
 ) -> None:
     shop.idempotency.lock_timeout = 0.3
-    started, finish = threading.Event(), threading.Event()
-
-    def wait() -> None:
-        started.set()
-        assert finish.wait(10)
-
-    shop.wait = wait
-    results = []
-    slow = threading.Thread(target=lambda: results.append(_post(client, "k", status=409)))
-    slow.start()
-    try:
-        assert started.wait(10)
+    with _first_request_held(shop, client, "k", 409) as results:
         time.sleep(0.4)  # past lock_timeout: as if its worker had died
         shop.wait = None
         taken = _post(client, "k", status=201)
-    finally:
-        finish.set()
-        slow.join(10)
     assert results and results[0].status_int == 409
     assert [o.id for o in shop.Order.select()] == [taken.json["id"]]
 
@@ -230,3 +226,25 @@ def test_a_non_atomic_route_stores_its_answer_too(app: App, db: Database, client
     again = client.post("/uploads", headers={"Idempotency-Key": "u"}, status=201)
     assert again.json == first.json == {"n": 1}
     assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_an_answer_made_before_the_handler_is_not_the_outcome(app: App, db: Database) -> None:
+    from microback.security import CookieSessions, Csrf
+
+    idempotency = Idempotency(app, db)
+    CookieSessions(app)
+    Csrf(app)  # its check runs after the key is claimed: a 403 from it is not the outcome
+    made = []
+
+    @app.post("/orders")
+    @idempotency.route
+    def create(request):
+        made.append(1)
+        return {"n": len(made)}, 201
+
+    db.create_tables()
+    client = TestClient(app)
+    client.post(
+        "/orders", headers={"Idempotency-Key": "k", "Origin": "https://evil.example"}, status=403
+    )
+    assert client.post("/orders", headers={"Idempotency-Key": "k"}, status=201).json == {"n": 1}
