@@ -13,7 +13,12 @@ import pytest
 
 from microback import App
 from microback.db import Database
-from microback.integrations import GitHubSignature, StandardWebhooks, WebhookReceiver
+from microback.integrations import (
+    GitHubSignature,
+    StandardWebhooks,
+    StripeSignature,
+    WebhookReceiver,
+)
 from microback.jobs import Jobs
 from microback.security import CookieSessions, Csrf
 
@@ -43,6 +48,10 @@ def received(app: App, db: Database) -> list:
     @webhooks.endpoint("/webhooks/partner", StandardWebhooks(SECRET), name="partner")
     def on_event(job, event):
         seen.append((event.source, event.id, event.json(), event.headers.get("Webhook-Id")))
+
+    @webhooks.endpoint("/webhooks/stripe", StripeSignature("whsec_stripe_test"))
+    def on_stripe(job, event):
+        seen.append((event.source, event.id, event.json()["type"]))
 
     @webhooks.endpoint("/webhooks/github", GitHubSignature("gh secret"))
     def on_push(job, event):
@@ -120,3 +129,18 @@ def test_event_ids_are_forgotten_after_keep(app, received, client) -> None:
     receiver = app.extensions["webhook_receiver"]
     assert receiver.purge() == 0
     assert receiver.purge(now=time.time() + receiver.keep + 1) == 1
+
+
+def test_stripe_events_are_verified_kept_by_id_and_replays_refused(app, received, client) -> None:
+    body = b'{"id": "evt_1", "type": "charge.succeeded"}'
+
+    def signed(stamp: int) -> dict[str, str]:
+        mac = hmac.new(b"whsec_stripe_test", f"{stamp}.".encode() + body, hashlib.sha256)
+        return {"Stripe-Signature": f"t={stamp},v1={mac.hexdigest()}"}
+
+    now = int(time.time())
+    client.post("/webhooks/stripe", body, headers=signed(now), status=200)
+    client.post("/webhooks/stripe", body, headers=signed(now + 5), status=200)  # redelivery
+    client.post("/webhooks/stripe", body, headers=signed(now - 600), status=400)  # replay
+    assert app.extensions["jobs"].run_pending() == 1
+    assert received == [("/webhooks/stripe", "evt_1", "charge.succeeded")]
