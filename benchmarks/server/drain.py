@@ -8,9 +8,10 @@ only when the server said ``Connection: close`` or a request failed, and no requ
 again) against ``microback serve apps:app --workers 2``, while the master gets SIGHUPs; then a
 fresh server under the same load gets one SIGTERM. Each failed request is counted by what the
 client saw: ``lost`` (the request was sent and the connection closed without an answer:
-``RemoteDisconnected``, a reset, a broken pipe) or ``refused`` (a new connection refused, which
-after a stop is the expected answer). *--repo* runs the server from another checkout, to
-compare before and after a change. A benchmark, not a test: nothing here asserts.
+``RemoteDisconnected``, a reset, a broken pipe; on a reused keep-alive connection or on a new
+one) or ``refused`` (a new connection refused, which after a stop is the expected answer).
+*--repo* runs the server from another checkout, to compare before and after a change. A
+benchmark, not a test: nothing here asserts.
 """
 
 from __future__ import annotations
@@ -45,9 +46,11 @@ class Clients:
 
     def _run(self) -> None:
         connection: http.client.HTTPConnection | None = None
+        used = False
         while not self._stop.is_set():
             if connection is None:
                 connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                used = False
             try:
                 connection.request("GET", "/")
                 response = connection.getresponse()
@@ -55,7 +58,8 @@ class Clients:
                 outcome = "answered" if response.status == 200 else f"status {response.status}"
                 close = response.will_close
             except LOST as exc:
-                outcome, close = f"lost ({type(exc).__name__})", True
+                where = "a reused connection" if used else "a new connection"
+                outcome, close = f"lost on {where} ({type(exc).__name__})", True
             except ConnectionRefusedError:
                 outcome, close = "refused", True
                 time.sleep(0.01)
@@ -66,6 +70,7 @@ class Clients:
                     self.answered += 1
                 else:
                     self.failures[outcome] += 1
+            used = True
             if close:
                 connection.close()
                 connection = None
