@@ -248,3 +248,22 @@ def test_an_answer_made_before_the_handler_is_not_the_outcome(app: App, db: Data
         "/orders", headers={"Idempotency-Key": "k", "Origin": "https://evil.example"}, status=403
     )
     assert client.post("/orders", headers={"Idempotency-Key": "k"}, status=201).json == {"n": 1}
+
+
+def test_a_large_answer_is_stored_whole(app: App, db: Database, client) -> None:
+    # MariaDB's BLOB stops at 64 KiB; the column is a LONGBLOB there.
+    idempotency = Idempotency(app, db)
+    runs = []
+
+    @app.post("/exports")
+    @idempotency.route
+    def export(request):
+        runs.append(1)
+        return "x" * 200_000, 201
+
+    db.create_tables()
+    first = client.post("/exports", headers={"Idempotency-Key": "e"}, status=201)
+    again = client.post("/exports", headers={"Idempotency-Key": "e"}, status=201)
+    assert again.body == first.body and len(again.body) == 200_000
+    assert again.headers["Content-Type"] == first.headers["Content-Type"]
+    assert runs == [1]
