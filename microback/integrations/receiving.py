@@ -35,6 +35,7 @@ __all__ = ["WebhookEvent", "WebhookReceiver"]
 logger = logging.getLogger("microback.webhooks")
 
 MAX_ID_LENGTH = 200
+_CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _Handler = Callable[["Job", "WebhookEvent"], Any]
 
 
@@ -120,7 +121,10 @@ class WebhookReceiver:
                         "webhook %s event %s: a redelivery, acknowledged", source, event_id
                     )
                     return {"received": True, "duplicate": True}, 200
-                headers = {k: v for k, v in request.headers.items() if k.lower() != "cookie"}
+                # Not the credentials a provider may send: the job's arguments are stored.
+                headers = {
+                    k: v for k, v in request.headers.items() if k.lower() not in _CREDENTIALS
+                }
                 task.enqueue(WebhookEvent(source, event_id, body, headers))
                 return {"received": True}, 200
 
