@@ -87,11 +87,12 @@ def default_scope(request: Request) -> str:
 class _Claim:
     """The key this request holds, and what its answer turned out to be."""
 
-    __slots__ = ("answer", "attempted", "handler_started", "row_id", "token")
+    __slots__ = ("answer", "attempted", "handler_started", "row_id", "token", "wrapped")
 
     def __init__(self, row_id: int, token: str, wrapped: bool) -> None:
         self.row_id = row_id
         self.token = token
+        self.wrapped = wrapped
         # An answer is the outcome only if the handler made it, not a later before_request
         # hook (CSRF, a rate limit); the route's wrapper says when it starts. Without one
         # (all_routes), every answer of the request counts.
@@ -271,7 +272,10 @@ class Idempotency:
         answer = (response.status_code, _kept_headers(response), response.get_data())
         if request.exception is not None:
             # A final answer after a rollback (an abort(422), say): stored alone, at teardown.
-            claim.answer = answer
+            # Without the route's wrapper, who raised it is unknown (a CSRF check?): not
+            # stored, and a retry runs again; the failed request's writes were rolled back.
+            if claim.wrapped:
+                claim.answer = answer
             return None
         # No request transaction (a @non_atomic route, atomic_requests=False): stored now.
         try:

@@ -267,3 +267,26 @@ def test_a_large_answer_is_stored_whole(app: App, db: Database, client) -> None:
     assert again.body == first.body and len(again.body) == 200_000
     assert again.headers["Content-Type"] == first.headers["Content-Type"]
     assert runs == [1]
+
+
+def test_with_all_routes_a_refusal_by_a_hook_is_not_the_outcome(app: App, db: Database) -> None:
+    from microback.security import CookieSessions, Csrf
+
+    Idempotency(app, db, all_routes=True)
+    CookieSessions(app)
+    Csrf(app)
+    made = []
+
+    @app.post("/orders")
+    def create(request):
+        made.append(1)
+        return {"n": len(made)}, 201
+
+    db.create_tables()
+    client = TestClient(app)
+    client.post(
+        "/orders", headers={"Idempotency-Key": "k", "Origin": "https://evil.example"}, status=403
+    )
+    assert client.post("/orders", headers={"Idempotency-Key": "k"}, status=201).json == {"n": 1}
+    again = client.post("/orders", headers={"Idempotency-Key": "k"}, status=201)
+    assert again.headers["Idempotent-Replayed"] == "true"
