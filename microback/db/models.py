@@ -185,14 +185,15 @@ class Model(peewee.Model):
 
 
 def _datetime_fields(model: type[Model]) -> tuple[str, ...]:
-    """The names of ``model``'s date-time fields, found once per model (to_dict is hot)."""
-    found: tuple[str, ...] | None = model.__dict__.get("_microback_datetime_fields")
-    if found is None:
-        found = tuple(
-            f.name for f in model._meta.sorted_fields if isinstance(f, peewee.DateTimeField)
-        )
-        model._microback_datetime_fields = found  # type: ignore[attr-defined]
-    return found
+    """The names of ``model``'s date-time fields, found once per model (to_dict is hot) and
+    again when a field is added (peewee then makes a new ``sorted_fields`` list)."""
+    fields = model._meta.sorted_fields
+    cached: tuple[Any, tuple[str, ...]] | None = model.__dict__.get("_microback_datetimes")
+    if cached is None or cached[0] is not fields:
+        names = tuple(f.name for f in fields if isinstance(f, peewee.DateTimeField))
+        cached = (fields, names)
+        model._microback_datetimes = cached  # type: ignore[attr-defined]
+    return cached[1]
 
 
 def _value_problem(field: peewee.Field, value: Any) -> str:

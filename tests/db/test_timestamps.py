@@ -68,3 +68,11 @@ def test_date_times_are_aware_utc_in_python(api):
     assert again.given.tzinfo == UTC
     assert again.aware.tzinfo == UTC and again.naive.tzinfo == UTC
     assert abs(again.aware - again.naive) < datetime.timedelta(minutes=5)
+
+
+def test_a_date_time_field_added_later_is_answered_in_utc_too(api):
+    _, Event = api
+    Event.create(given=GIVEN).to_dict()  # the model's date-time fields are now known
+    Event._meta.add_field("later", fields.DateTimeField(null=True))
+    row = Event(given=GIVEN, later=datetime.datetime(2024, 1, 2, 3, 4, 5))
+    assert row.to_dict()["later"] == datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
