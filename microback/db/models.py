@@ -198,6 +198,8 @@ def _datetime_fields(model: type[Model]) -> tuple[str, ...]:
 
 def _value_problem(field: peewee.Field, value: Any) -> str:
     """Say why the column of ``field`` cannot hold ``value`` ("" when it can, or may)."""
+    if isinstance(value, peewee.Node):  # an SQL expression (count = Counter.count + 1)
+        return ""
     if isinstance(field, peewee.CharField) and isinstance(value, str):
         limit = field.max_length
         return f"must be at most {limit} characters long" if limit and len(value) > limit else ""
@@ -212,6 +214,8 @@ def _value_problem(field: peewee.Field, value: Any) -> str:
     except (TypeError, ValueError):  # peewee's int() of a list or an object
         stored = value
     low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    if stored is None:  # a foreign key to a row not saved yet: peewee's to answer
+        return ""
     if isinstance(stored, bool) or not isinstance(stored, int):
         return "must be an integer"
     return "" if low <= stored <= high else f"must be an integer from {low} to {high}"

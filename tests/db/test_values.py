@@ -120,3 +120,11 @@ def test_a_value_the_database_refuses_is_named_by_its_field_never_by_the_databas
     assert db.database.database not in message
     if db.backend == "mysql":  # MariaDB names `database`.`table`.`column`; PostgreSQL nothing
         assert message == "a value does not fit the 'small' field: too long, or of the wrong kind"
+
+
+def test_an_sql_expression_is_saved_as_peewee_saves_it(api, db):
+    (counter,) = [model for model in db.models if model.__name__ == "Counter"]
+    row = counter.create(small=1)
+    row.small = counter.small + 41
+    row.save()
+    assert counter.get_by_id(row.id).small == 42
