@@ -24,6 +24,7 @@ from .conftest import ServerProcess, StartServer, child_env, free_port, write_mo
 __all__ = ["database_servers", "database_url"]  # fixtures, imported for pytest
 
 PASSWORD = "correct horse battery staple"
+POOL_TIMEOUT = 15
 
 APP = """
     import hashlib
@@ -34,7 +35,7 @@ APP = """
     from microback.security import Auth
 
     app = App(secret_key="login-throttling-test-secret-0123456789")
-    db = Database(app, {url!r}, max_connections={max_connections}, pool_timeout=5)
+    db = Database(app, {url!r}, max_connections={max_connections}, pool_timeout={pool_timeout})
     auth = Auth(app, db, password_rounds=10, login_limit_per_account={limit!r})
     db.create_tables()
 
@@ -70,9 +71,12 @@ def _start(
     *,
     workers: int,
     limit: str,
-    max_connections: int = 20,
+    max_connections: int,
+    pool_timeout: float = 5,
 ) -> ServerProcess:
-    source = APP.format(url=url, max_connections=max_connections, limit=limit)
+    source = APP.format(
+        url=url, max_connections=max_connections, pool_timeout=pool_timeout, limit=limit
+    )
     write_module(tmp_path, "login_app.py", source)
     # Tables once, before workers race to create them.
     subprocess.run(
@@ -131,7 +135,10 @@ def _at_once(port: int, count: int, password: str) -> list[tuple[int, dict, floa
 def test_fifty_wrong_passwords_at_once_on_two_workers_check_at_most_the_limit(
     start_server, tmp_path, database_url
 ):
-    server = _start(start_server, tmp_path, database_url, workers=2, limit="10/15minutes")
+    # Five connections per worker: PostgreSQL's 100 are shared with other test runs.
+    server = _start(
+        start_server, tmp_path, database_url, workers=2, limit="10/15minutes", max_connections=5
+    )
     statuses = Counter(status for status, _, _ in _at_once(server.port, 50, "wrong password"))
     # 401: checked against bcrypt and wrong. 429: refused before bcrypt.
     assert set(statuses) <= {401, 429}, (statuses, server.log)
@@ -153,7 +160,19 @@ def test_no_count_is_lost_when_the_pool_is_small(start_server, tmp_path, databas
 def test_a_hundred_log_ins_at_once_on_one_worker_neither_fail_nor_stall(
     start_server, tmp_path, database_url
 ):
-    server = _start(start_server, tmp_path, database_url, workers=1, limit="1000/15minutes")
+    # The default pool of 20. Before, once 20 log-ins were in flight every connection was held
+    # by a request waiting for a second one, and all waited out the pool timeout. The timeout
+    # here is longer than the default so that a machine loaded by other jobs (opening 20
+    # PostgreSQL connections costs ~30 ms of CPU each) cannot pass for that stall.
+    server = _start(
+        start_server,
+        tmp_path,
+        database_url,
+        workers=1,
+        limit="1000/15minutes",
+        max_connections=20,
+        pool_timeout=POOL_TIMEOUT,
+    )
     port = server.port
     unrelated: list[tuple[int, dict, float]] = []
 
@@ -166,8 +185,11 @@ def test_a_hundred_log_ins_at_once_on_one_worker_neither_fail_nor_stall(
     results = _at_once(port, 100, PASSWORD)
     reader.join(timeout=60)
     assert Counter(status for status, _, _ in results) == {201: 100}, server.log
-    # No request waited for the pool timeout (5 s), and neither did an unrelated read.
     slowest = max(seconds for _, _, seconds in results)
-    print(f"\n100 log-ins at once: the slowest took {slowest:.2f} s")
+    print(
+        f"\n100 log-ins at once: the slowest took {slowest:.2f} s; a read {unrelated[0][2]:.2f} s"
+    )
+    # An unrelated read during the burst got its connection (before: a 503 at the timeout).
+    # Not a tighter bound: on this shared machine the burst's bcrypt work starves the process.
     assert unrelated[0][0] == 200
-    assert unrelated[0][2] < 5.0, unrelated
+    assert unrelated[0][2] < POOL_TIMEOUT, unrelated

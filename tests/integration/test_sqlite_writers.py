@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import StartServer, write_module
+from .conftest import ServerProcess, StartServer, write_module
 
 POOL_TIMEOUT = 2.0
 WRITERS = 10
@@ -30,6 +30,8 @@ SLOW_HEAD = 16 * 1024
 SLOW_PIECES, SLOW_EVERY = 20, 0.15
 
 APP = f"""
+    import sys
+
     import gevent
 
     from microback import App
@@ -58,6 +60,7 @@ APP = f"""
         # A transaction that yields for a while: an outside call, a slow step.
         with db.atomic():
             Note.create(text="held")
+            print("holding the write lock", file=sys.stderr, flush=True)
             gevent.sleep(float(request.args["seconds"]))
         return {{"held": True}}, 201
 
@@ -145,13 +148,12 @@ def _writers_and_a_reader(port: int) -> tuple[list[dict], list[float]]:
     return writers, reads
 
 
-def _start(start_server: StartServer, tmp_path: Path, workers: int) -> int:
+def _start(start_server: StartServer, tmp_path: Path, workers: int) -> ServerProcess:
     write_module(tmp_path, "notes_app.py", APP)
     args = ["notes_app.py:app", "--log-level", "warning"]
     if workers > 1:
         args += ["--workers", str(workers)]
-    server = start_server(*args, port=_free_port())
-    return server.port
+    return start_server(*args, port=_free_port())
 
 
 def _free_port() -> int:
@@ -172,7 +174,7 @@ def _check_writers(writers: list[dict]) -> None:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_slow_body_holds_no_lock_readers_and_writers_go_on(start_server, tmp_path, workers):
-    port = _start(start_server, tmp_path, workers)
+    port = _start(start_server, tmp_path, workers).port
     slow: dict = {}
     slow_thread = threading.Thread(target=_slow_writer, args=(port, slow))
     slow_thread.start()
@@ -196,14 +198,15 @@ def test_a_slow_body_holds_no_lock_readers_and_writers_go_on(start_server, tmp_p
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_writers_behind_a_held_transaction_yield_then_get_503(start_server, tmp_path, workers):
-    port = _start(start_server, tmp_path, workers)
+    server = _start(start_server, tmp_path, workers)
+    port = server.port
     holder: dict = {}
     hold = POOL_TIMEOUT + 2
     holding = threading.Thread(
         target=lambda: holder.update(_request(port, "POST", f"/hold?seconds={hold}", b"{}"))
     )
     holding.start()
-    time.sleep(0.5)  # the transaction is open and the handler sleeps in it
+    server.wait_for_line("holding the write lock", timeout=30)
 
     writers, reads = _writers_and_a_reader(port)
     holding.join(timeout=60)
