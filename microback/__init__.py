@@ -6,6 +6,8 @@ The public API is what this module re-exports; everything else may change betwee
 from werkzeug.exceptions import HTTPException as HTTPException
 
 from .app import App as App
+from .health import Health as Health
+from .health import enable_health as enable_health
 from .http import InvalidField as InvalidField
 from .http import InvalidParameter as InvalidParameter
 from .http import JSONObject as JSONObject

@@ -83,6 +83,8 @@ class App(Router):
         self._after: list[AfterHook] = []
         self._teardown: list[TeardownHook] = []
         self._error_handlers: dict[int | type[BaseException], ErrorHandler] = {}
+        self._on_startup: list[Callable[[], Any]] = []
+        self._on_shutdown: list[Callable[[], Any]] = []
 
     # --- registration -------------------------------------------------------------------------
 
@@ -154,6 +156,38 @@ class App(Router):
             return handler
 
         return decorator
+
+    def on_startup(self, hook: _F) -> _F:
+        """Call ``hook()`` once in each serving process, before it accepts a connection.
+
+        For what must not be shared across a fork: opening clients, warming caches. With
+        ``--workers`` it runs in every worker (and again in each new one after a reload); a
+        hook that raises stops that process from serving, with the error as the reason.
+        """
+        self._on_startup.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: _F) -> _F:
+        """Call ``hook()`` once in each serving process after its graceful stop ends.
+
+        Hooks run in the reverse order of registration; one that raises is logged and does
+        not stop the others.
+        """
+        self._on_shutdown.append(hook)
+        return hook
+
+    def startup(self) -> None:
+        """Run the :meth:`on_startup` hooks (``microback serve`` calls this in each process)."""
+        for hook in self._on_startup:
+            hook()
+
+    def shutdown(self) -> None:
+        """Run the :meth:`on_shutdown` hooks, last registered first."""
+        for hook in reversed(self._on_shutdown):
+            try:
+                hook()
+            except Exception:
+                self.logger.exception("shutdown hook %s failed", _handler_name(hook))
 
     # --- introspection ------------------------------------------------------------------------
 

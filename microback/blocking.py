@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["run_blocking"]
+__all__ = ["run_blocking", "run_bounded"]
 
 _R = TypeVar("_R")
 
@@ -30,3 +31,28 @@ def run_blocking(function: Callable[..., _R], /, *args: Any) -> _R:
         result: _R = gevent.get_hub().threadpool.apply(function, args)
         return result
     return function(*args)
+
+
+_bounded_pool: ThreadPoolExecutor | None = None
+
+
+def run_bounded(function: Callable[[], _R], timeout: float) -> _R:
+    """Call ``function()`` in a thread and wait at most *timeout* seconds for it.
+
+    Raises ``TimeoutError`` when it takes longer; the thread finishes on its own. For checks
+    whose driver may block where no timeout reaches it (a connect to a host that never
+    answers): a health probe must answer in bounded time whatever the driver does.
+    """
+    global _bounded_pool
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("threading"):
+        import gevent
+
+        try:
+            result: _R = gevent.get_hub().threadpool.spawn(function).get(timeout=timeout)  # type: ignore[assignment]  # get() raises instead of giving None
+        except gevent.Timeout:
+            raise TimeoutError(f"no answer within {timeout:g}s") from None
+        return result
+    if _bounded_pool is None:
+        _bounded_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="microback-bounded")
+    return _bounded_pool.submit(function).result(timeout=timeout)

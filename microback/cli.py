@@ -135,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="on stop, how long requests in flight may take to finish (%(default)g)",
     )
+    serve.add_argument(
+        "--drain-delay",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="on stop, how long to go on accepting while readiness answers 503, so a load "
+        "balancer stops sending first (%(default)g)",
+    )
     # Two caps (see microback/server/lifecycle.py): open connections are cheap, and many may
     # be slow clients still sending their heads; requests in the app are what costs.
     serve.add_argument(
@@ -248,6 +256,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.workers is not None or args.reload:
         return _run_master(args, addresses, limits, ssl_context)
     app = load(args.target)
+    _start(app, args.target)
     uses = _key_uses_to_warn_about(app)
     if uses:
         _warn_generated_key(", ".join(uses), "made at start-up")
@@ -264,7 +273,9 @@ def run_serve(args: argparse.Namespace) -> int:
             graceful_timeout=args.graceful_timeout,
             limits=limits,
             ssl_context=ssl_context,
+            drain_delay=args.drain_delay,
         ).serve_forever()
+        _stop(app)
     finally:
         _remove_unix_sockets(addresses)
     return 0
@@ -304,6 +315,8 @@ def _run_master(
         limits=limits,
         ssl_context=ssl_context,
         timeout=args.timeout,
+        drain_delay=args.drain_delay,
+        stopped=_stop,
     )
     master = Master(
         config,
@@ -391,8 +404,30 @@ def _unapplied_migrations(app: object, target: str) -> str | None:
 _KEY_USES, _MIGRATIONS = "key", "migrations"  # what a worker's start-up line is about
 
 
+def _start(app: object, target: str) -> None:
+    """Prepare a loaded app to serve in this process: its health routes, its start-up hooks."""
+    from .app import App
+    from .health import record_target
+
+    record_target(app, target)
+    if isinstance(app, App):
+        try:
+            app.startup()
+        except Exception as exc:
+            raise CommandError(f"a start-up hook failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _stop(app: object) -> None:
+    """Run the app's shutdown hooks, after this process's graceful stop."""
+    from .app import App
+
+    if isinstance(app, App):
+        app.shutdown()
+
+
 def _load_in_worker(target: str, warnings_fd: int) -> WSGIApplication:
     app = load(target)
+    _start(app, target)
     told = []
     uses = _key_uses_to_warn_about(app)
     if uses:

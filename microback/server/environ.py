@@ -14,6 +14,7 @@ Repeated headers are joined with ``,`` (``Cookie`` with ``;``), as RFC 9110 §5.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
@@ -36,11 +37,26 @@ def _environ_key(name: bytes) -> str:
     return key
 
 
+def _never() -> bool:
+    return False
+
+
 def base_environ(
-    server_name: str, server_port: str, url_scheme: str = "http", *, multiprocess: bool = False
+    server_name: str,
+    server_port: str,
+    url_scheme: str = "http",
+    *,
+    multiprocess: bool = False,
+    draining: Callable[[], bool] = _never,
 ) -> dict[str, Any]:
-    """The keys every request on one socket of a server shares."""
+    """The keys every request on one socket of a server shares.
+
+    ``microback.draining`` is *draining*, a callable that answers true once the server has
+    begun a graceful stop: the one thing the server tells the application (a readiness route
+    answers 503 from then on), without the server importing anything of the application's.
+    """
     return {
+        "microback.draining": draining,
         "SCRIPT_NAME": "",
         "SERVER_NAME": server_name,
         "SERVER_PORT": server_port,

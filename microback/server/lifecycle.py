@@ -19,6 +19,10 @@ connection cap, and each is cut off by the header deadline (see :mod:`.limits`).
 
 A graceful stop, on SIGTERM or SIGINT (Ctrl-C) or :meth:`Server.stop`:
 
+0. tell the application the server is draining (``environ["microback.draining"]()`` turns
+   true, so a readiness route answers 503) and, for ``drain_delay`` seconds (default 0), go
+   on accepting and serving: a load balancer that polls readiness stops sending new
+   connections here before the socket closes, instead of seeing them refused;
 1. close the listening socket, so new connections are refused at once;
 2. mark every response still to be sent with ``Connection: close``: each open connection
    serves one more request at most, and one idle closes at its keep-alive timeout (closing
@@ -93,6 +97,8 @@ class Server:
     :class:`~.limits.Limits`); *ssl_context* makes every socket speak TLS (see
     :func:`~.tls.make_ssl_context`). *multiprocess* is ``wsgi.multiprocess``: true when other
     processes serve the same app. *announce* logs a "listening on" line per socket.
+    *drain_delay* is how long a stop goes on accepting after telling the application it is
+    draining (step 0 of the module docstring).
     """
 
     def __init__(
@@ -111,11 +117,15 @@ class Server:
         ssl_context: ssl.SSLContext | None = None,
         multiprocess: bool = False,
         announce: bool = True,
+        drain_delay: float = 0.0,
     ) -> None:
         _check_cap("connections", connections)
         _check_cap("max_concurrent_requests", max_concurrent_requests)
         if not graceful_timeout >= 0:
             raise ValueError(f"graceful_timeout must be 0 or more seconds, not {graceful_timeout}")
+        if not drain_delay >= 0:
+            raise ValueError(f"drain_delay must be 0 or more seconds, not {drain_delay}")
+        self.drain_delay = drain_delay
         self.app = app
         self.host = host
         self.port = port
@@ -168,6 +178,8 @@ class Server:
             sockets = [bind_listener(self.host, self.port, self.backlog)]
         scheme = "https" if self.ssl_context is not None else "http"
         request_ids = RequestIds()
+        # The one server→app signal: a zero-argument callable in every request's environ.
+        draining = partial(getattr, self._connections, "draining")
         for sock in sockets:
             address = listener_address(sock)
             if address.path is None:
@@ -178,7 +190,9 @@ class Server:
                 app=self.app,
                 limits=self.limits,
                 # Given here so that no request pays for resolving the host name.
-                environ=base_environ(name, port, scheme, multiprocess=self.multiprocess),
+                environ=base_environ(
+                    name, port, scheme, multiprocess=self.multiprocess, draining=draining
+                ),
                 connections=self._connections,
                 request_ids=request_ids,
                 app_slots=self._app_slots,
@@ -240,9 +254,14 @@ class Server:
     def _stop(self, timeout: float | None) -> None:
         if timeout is None:
             timeout = self.graceful_timeout
+        self._connections.drain()
+        if self.drain_delay:
+            server_logger.info(
+                "draining: readiness answers 503; accepting for %gs more", self.drain_delay
+            )
+            gevent.sleep(self.drain_delay)
         for stream in self._streams:
             stream.close()
-        self._connections.drain()
         busy = len(self._pool)
         if busy:
             server_logger.info(

@@ -419,7 +419,9 @@ class Master:
 
     def _begin_stop(self, name: str) -> None:
         self._stopping = True
-        self._stop_deadline = time.monotonic() + self.config.graceful_timeout + STOP_MARGIN
+        self._stop_deadline = (
+            time.monotonic() + self.config.drain_delay + self.config.graceful_timeout + STOP_MARGIN
+        )
         self._pending = None
         self._reload_again = False
         for sock in self.config.listeners:

@@ -61,7 +61,7 @@ class WorkerConfig:
 
     *load* imports and returns the WSGI application; ``str()`` of what it raises is the
     one-line reason the master logs. *timeout* is the master's ``--timeout``: workers beat
-    several times within it.
+    several times within it. *drain_delay* is the server's (see :mod:`.lifecycle`).
     """
 
     load: Callable[[], WSGIApplication]
@@ -72,6 +72,9 @@ class WorkerConfig:
     limits: Limits = field(default_factory=Limits)
     ssl_context: ssl.SSLContext | None = None
     timeout: float = 30.0
+    drain_delay: float = 0.0
+    #: Called with the application after the graceful stop (the app's shutdown hooks).
+    stopped: Callable[[WSGIApplication], None] | None = None
 
 
 def run_worker(
@@ -114,11 +117,14 @@ def _serve(config: WorkerConfig, heartbeat: Heartbeat, report_fd: int) -> int:
         ssl_context=config.ssl_context,
         multiprocess=True,
         announce=False,
+        drain_delay=config.drain_delay,
     )
     server.start()
     gevent.spawn(_beat, heartbeat, min(1.0, config.timeout / 4), server, master)
     _report(report_fd, READY)
     server.serve_forever(signals=[signal.SIGTERM])
+    if config.stopped is not None:
+        config.stopped(app)
     return 0
 
 
