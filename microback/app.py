@@ -24,10 +24,10 @@ from werkzeug.routing import BaseConverter, RequestRedirect
 from werkzeug.utils import cached_property
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
-from .headers import SecurityHeaders
 from .hosts import ForwardedHeaders, HostAllowList
 from .http import BodyTooLarge, Request, Response, error_response, json_dumps
 from .routing import Route, Router, RouteTable, _Entry, _handler_name
+from .security_headers import SecurityHeaders
 from .settings import Settings
 
 if TYPE_CHECKING:

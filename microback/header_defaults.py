@@ -1,10 +1,11 @@
 """The default security headers, as plain data shared by the app and the server.
 
-The app adds security headers to every response it makes (:mod:`microback.headers`), worked
-out from its settings, whose defaults are the values here. The server (:mod:`microback.server`)
-writes some responses itself — the requests it refuses before any application sees them (400,
-408, 413, 414, 431, 501, 505) — and, since it serves any WSGI callable, it cannot read an app's
-settings: it sends these defaults. One source keeps the two from drifting apart.
+The app adds security headers to every response it makes
+(:mod:`microback.security_headers`), worked out from its settings, whose defaults are the
+values here. The server (:mod:`microback.server`) writes some responses itself — the requests
+it refuses before any application sees them (400, 408, 413, 414, 431, 501, 505) — and, since
+it serves any WSGI callable, it cannot read an app's settings: it sends these defaults.
+One source keeps the two from drifting apart.
 
 This module imports nothing, so every layer may import it.
 """

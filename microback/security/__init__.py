@@ -1,8 +1,8 @@
 """Security: passwords, sessions, users and login, API tokens, throttling, CSRF, CORS.
 
 Everything here plugs into the app through its hooks; the app never imports this package.
-Security headers and allowed hosts are in the core (``microback.headers``, ``microback.hosts``)
-because every app gets them, with no configuration.
+Security headers and allowed hosts are in the core (``microback.security_headers``,
+``microback.hosts``) because every app gets them, with no configuration.
 """
 
 from .access import login_required as login_required
