@@ -72,6 +72,7 @@ class App(Router):
             },
         )
         self._table = RouteTable()
+        self._route_paths: dict[str, str] = {}
         self._hosts = HostAllowList(self.settings.allowed_hosts)
         self._forwarded = (
             ForwardedHeaders(self.settings.trusted_proxies)
@@ -91,6 +92,7 @@ class App(Router):
     def _add(self, entry: _Entry) -> None:
         super()._add(entry)
         self._table.add(entry)
+        self._route_paths[entry.endpoint] = entry.path
 
     def add_converter(self, name: str, converter: type[BaseConverter]) -> None:
         """Make ``<name:value>`` usable in paths; register it before the routes that use it."""
@@ -262,6 +264,8 @@ class App(Router):
         try:
             match = self._table.match(request.environ, request.path, request.method)
             request.endpoint, request.view_args = match.endpoint, match.values
+            # The route's template, never the raw path: for logs, warnings and metrics.
+            request.environ["microback.route"] = self._route_paths[match.endpoint]
         except MethodNotAllowed as exc:
             if request.method == "OPTIONS":
                 options_for = list(exc.valid_methods or [])
@@ -410,7 +414,15 @@ class App(Router):
         self.logger.error(
             "unhandled exception in %s %s", request.method, request.path, exc_info=error
         )
-        wrapped = InternalServerError(original_exception=error)
+        request_id = request.environ.get("microback.request_id")
+        wrapped = InternalServerError(
+            # The id the server gave the request (also in X-Request-ID and the log): a user
+            # who quotes it lets the operator find this error's traceback.
+            f"{InternalServerError.description} Quote request id {request_id} when you report it."
+            if request_id
+            else None,
+            original_exception=error,
+        )
         handler = self._error_handlers.get(500) or self._error_handlers.get(InternalServerError)
         if handler is not None:
             try:

@@ -136,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="on stop, how long requests in flight may take to finish (%(default)g)",
     )
     serve.add_argument(
+        "--blocked-loop-threshold",
+        type=_seconds,
+        default=0.1,
+        metavar="SECONDS",
+        help="warn, with the request and the stack, when a handler holds the event loop this "
+        "long (%(default)g; 0 turns the check off)",
+    )
+    serve.add_argument(
         "--drain-delay",
         type=_seconds,
         default=0.0,
@@ -274,6 +282,7 @@ def run_serve(args: argparse.Namespace) -> int:
             limits=limits,
             ssl_context=ssl_context,
             drain_delay=args.drain_delay,
+            blocked_loop_threshold=args.blocked_loop_threshold or None,
         ).serve_forever()
         _stop(app)
     finally:
@@ -316,6 +325,7 @@ def _run_master(
         ssl_context=ssl_context,
         timeout=args.timeout,
         drain_delay=args.drain_delay,
+        blocked_loop_threshold=args.blocked_loop_threshold or None,
         stopped=_stop,
     )
     master = Master(

@@ -154,7 +154,7 @@ class Auth:
         # (the database, the SQL that loads a session's user, its parameters after ours)
         self._session_query: tuple[Any, str, list[Any]] | None = None
         app.extensions["auth"] = self
-        app.add_request_property("user", self._load_user)
+        app.add_request_property("user", self._user_of_request)
 
     # --- accounts -----------------------------------------------------------------------------
 
@@ -263,6 +263,12 @@ class Auth:
         request.__dict__["user"] = ANONYMOUS
 
     # --- who is asking ------------------------------------------------------------------------
+
+    def _user_of_request(self, request: Request) -> Any:
+        user = self._load_user(request)
+        if user is not ANONYMOUS:  # log records made from now on name the user
+            request.environ["microback.user_id"] = user.id
+        return user
 
     def _load_user(self, request: Request) -> Any:
         authorization = request.headers.get("Authorization", "")

@@ -39,6 +39,7 @@ from gevent.lock import BoundedSemaphore
 from .access_log import access_logger, log_access
 from .body import EMPTY_BODY, EmptyBody, RequestBody
 from .connections import Connections, has_pending_input, wake_reader, wake_with_eof
+from .context import bind
 from .environ import connection_environ, request_environ
 from .errors import ClientError, RequestError
 from .limits import Limits
@@ -301,6 +302,7 @@ class Connection:
         keep_alive = True
         slots = site.app_slots
         slots.acquire()  # waits while the app already runs --max-concurrent-requests requests
+        bind(environ)  # log records and blocked-loop warnings name this request
         try:
             result = site.app(environ, response.start_response)
             try:
@@ -319,6 +321,7 @@ class Connection:
             self._log(message, environ, response, started, request_id, "shutdown")
             raise
         finally:
+            bind(None)
             slots.release()
         if response.short and self._cut_short is None:
             self._cut_short = "app-error"

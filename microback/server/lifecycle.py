@@ -55,6 +55,7 @@ from gevent.lock import BoundedSemaphore
 from gevent.pool import Pool
 from gevent.server import StreamServer
 
+from .blocked import DEFAULT_THRESHOLD, start_monitor
 from .connection import DEFAULT_MAX_CONCURRENT_REQUESTS as DEFAULT_MAX_CONCURRENT_REQUESTS
 from .connection import Connection, RequestIds, Site
 from .connections import Connections
@@ -98,7 +99,8 @@ class Server:
     :func:`~.tls.make_ssl_context`). *multiprocess* is ``wsgi.multiprocess``: true when other
     processes serve the same app. *announce* logs a "listening on" line per socket.
     *drain_delay* is how long a stop goes on accepting after telling the application it is
-    draining (step 0 of the module docstring).
+    draining (step 0 of the module docstring). *blocked_loop_threshold* (seconds; ``None``
+    turns it off) is the shortest block of the event loop warned about (see :mod:`.blocked`).
     """
 
     def __init__(
@@ -118,6 +120,7 @@ class Server:
         multiprocess: bool = False,
         announce: bool = True,
         drain_delay: float = 0.0,
+        blocked_loop_threshold: float | None = DEFAULT_THRESHOLD,
     ) -> None:
         _check_cap("connections", connections)
         _check_cap("max_concurrent_requests", max_concurrent_requests)
@@ -126,6 +129,7 @@ class Server:
         if not drain_delay >= 0:
             raise ValueError(f"drain_delay must be 0 or more seconds, not {drain_delay}")
         self.drain_delay = drain_delay
+        self.blocked_loop_threshold = blocked_loop_threshold
         self.app = app
         self.host = host
         self.port = port
@@ -172,6 +176,8 @@ class Server:
         """
         if self._streams:
             raise RuntimeError("the server has already been started")
+        if self.blocked_loop_threshold is not None:
+            start_monitor(self.blocked_loop_threshold)
         if self._listeners:
             sockets = [prepare_listener(sock) for sock in self._listeners]
         else:

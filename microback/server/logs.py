@@ -33,6 +33,7 @@ from typing import TextIO
 import gevent
 
 from ..redact import DEFAULT_SECRET_WORDS, Masker
+from .context import install_record_factory
 
 LEVELS = ("debug", "info", "warning", "error")
 ACCESS_FORMATS = ("text", "json")
@@ -62,22 +63,61 @@ _root = logging.getLogger("microback")
 _access = logging.getLogger(ACCESS_LOGGER)
 
 
-class JSONAccessFormatter(logging.Formatter):
-    """Access records as one JSON object a line; every other record as text.
+class TextFormatter(logging.Formatter):
+    """The text line of a record; one made while serving a request ends with its ids.
 
-    The object has ``time`` (ISO 8601, UTC, milliseconds) and the access fields: ``client``,
-    ``peer``, ``method``, ``path``, ``protocol``, ``status``, ``bytes``, ``duration_ms``,
-    ``request_id``, ``incomplete`` (``null``, or why the response was cut short).
+    ``... ERROR microback.app: payment refused [request 3f2a9c01de-1c user 42]``: the request
+    id is the access line's and the ``X-Request-ID`` header's, so one grep finds all of it.
     """
 
     def format(self, record: logging.LogRecord) -> str:
-        if record.name != ACCESS_LOGGER or not hasattr(record, "request_id"):
+        text = super().format(record)
+        request_id = getattr(record, "request_id", None)
+        if request_id is None or record.name == ACCESS_LOGGER:
+            return text
+        user_id = getattr(record, "user_id", None)
+        ids = f"request {request_id}" + (f" user {user_id}" if user_id is not None else "")
+        head, newline, rest = text.partition("\n")  # before a traceback, if any
+        return f"{head} [{ids}]{newline}{rest}"
+
+
+class JSONAccessFormatter(TextFormatter):
+    """Access records, and records made while serving a request, as one JSON object a line.
+
+    An access object has ``time`` (ISO 8601, UTC, milliseconds) and the access fields:
+    ``client``, ``peer``, ``method``, ``path``, ``protocol``, ``status``, ``bytes``,
+    ``duration_ms``, ``request_id``, ``incomplete`` (``null``, or why the response was cut
+    short). A record made while serving a request has ``time``, ``level``, ``logger``,
+    ``message``, ``request_id``, ``user_id`` and, with an exception, ``exception`` (its
+    traceback). Other records (start-up, stop) stay text.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name != ACCESS_LOGGER:
+            if getattr(record, "request_id", None) is None:
+                return super().format(record)
+            return self._request_record(record)
+        if not hasattr(record, "request_id"):
             return super().format(record)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         entry: dict[str, object] = {"time": f"{stamp}.{int(record.msecs):03d}Z"}
         for name in _ACCESS_FIELDS:
             entry[name] = getattr(record, name, None)
         return json.dumps(entry, ensure_ascii=False)
+
+    def _request_record(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        entry: dict[str, object] = {
+            "time": f"{stamp}.{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None),
+            "user_id": getattr(record, "user_id", None),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -86,7 +126,7 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self, stream: TextIO, access_format: str) -> None:
         super().__init__(stream)
         self.json = access_format == "json"
-        formatter_class = JSONAccessFormatter if self.json else logging.Formatter
+        formatter_class = JSONAccessFormatter if self.json else TextFormatter
         self.setFormatter(formatter_class(_FORMAT, _DATE_FORMAT))
         self._reset()
 
@@ -236,7 +276,9 @@ def configure_logging(
     """Log ``microback.*`` records at *level* and above to *stream* (default: stderr).
 
     *level* is one of ``debug``, ``info``, ``warning``, ``error``; access lines are INFO.
-    *access_format* ``json`` writes access lines as JSON objects (other records stay text).
+    *access_format* ``json`` writes access lines, and records made while serving a request,
+    as JSON objects (other records stay text). Every record made while serving a request
+    carries the request's id (and the user's, once known): see :mod:`.context`.
     Query values whose names end in one of the *secret_params* words are logged as ``***``
     (see :mod:`microback.redact`). Calling it again replaces the handler it installed before.
     """
@@ -248,6 +290,7 @@ def configure_logging(
             f"access log format must be one of {', '.join(ACCESS_FORMATS)}, not {access_format!r}"
         )
     _masker = Masker(secret_params)
+    install_record_factory()
     for handler in list(_root.handlers):
         if isinstance(handler, StderrHandler):
             handler.flush()

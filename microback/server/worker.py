@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import gevent
 
+from .blocked import DEFAULT_THRESHOLD
 from .heartbeat import Heartbeat
 from .lifecycle import DEFAULT_CONNECTIONS, DEFAULT_MAX_CONCURRENT_REQUESTS, Server
 from .limits import Limits
@@ -73,6 +74,7 @@ class WorkerConfig:
     ssl_context: ssl.SSLContext | None = None
     timeout: float = 30.0
     drain_delay: float = 0.0
+    blocked_loop_threshold: float | None = DEFAULT_THRESHOLD
     #: Called with the application after the graceful stop (the app's shutdown hooks).
     stopped: Callable[[WSGIApplication], None] | None = None
 
@@ -118,10 +120,13 @@ def _serve(config: WorkerConfig, heartbeat: Heartbeat, report_fd: int) -> int:
         multiprocess=True,
         announce=False,
         drain_delay=config.drain_delay,
+        blocked_loop_threshold=config.blocked_loop_threshold,
     )
     server.start()
     gevent.spawn(_beat, heartbeat, min(1.0, config.timeout / 4), server, master)
-    _report(report_fd, READY)
+    # Ready once serve_forever has taken SIGTERM (the greenlet runs when it waits): a SIGTERM
+    # sent on the master's word that all workers serve must find the handler, not SIG_DFL.
+    gevent.spawn(_report, report_fd, READY)
     server.serve_forever(signals=[signal.SIGTERM])
     if config.stopped is not None:
         config.stopped(app)
