@@ -17,6 +17,7 @@ from .http import Response as Response
 from .http import abort as abort
 from .http import json_response as json_response
 from .http import redirect as redirect
+from .metrics import enable_metrics as enable_metrics
 from .routing import BaseConverter as BaseConverter
 from .routing import Route as Route
 from .routing import Router as Router

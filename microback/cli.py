@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import secrets
+import shutil
 import sys
 from functools import partial
 from typing import TYPE_CHECKING
@@ -242,10 +243,24 @@ def run_serve(args: argparse.Namespace) -> int:
 
     monkey.patch_all()
 
-    from .server import Limits, Server, configure_logging
-    from .server.fdlimit import fit_connections
+    from .server import configure_logging
 
     configure_logging(args.log_level, args.access_log_format, secret_params=args.secret_params)
+    # Before the app imports prometheus-client, which picks its mode when imported.
+    from .metrics import prepare_multiprocess_directory
+
+    metrics_directory = prepare_multiprocess_directory()
+    try:
+        return _serve(args)
+    finally:
+        if metrics_directory is not None:  # the workers are gone: nothing reads it any more
+            shutil.rmtree(metrics_directory, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import Limits, Server
+    from .server.fdlimit import fit_connections
+
     # Once, here, for a single process and for a master alike: workers inherit the limit.
     args.connections = fit_connections(args.connections)
     limits = Limits(
@@ -296,6 +311,7 @@ def _run_master(
     limits: Limits,
     ssl_context: ssl.SSLContext | None,
 ) -> int:
+    from .metrics import mark_process_dead
     from .server.master import BootError, Master
     from .server.reload import SourceWatcher
     from .server.target import TargetError, source_directory
@@ -333,6 +349,7 @@ def _run_master(
         args.workers or 1,
         watcher=watcher,
         on_ready=partial(_warn_once_for_workers, warnings_r),
+        on_exit=mark_process_dead,
     )
     try:
         master.run()
@@ -420,6 +437,11 @@ def _start(app: object, target: str) -> None:
     from .health import record_target
 
     record_target(app, target)
+    metrics = getattr(app, "extensions", {}).get("metrics")
+    if metrics is not None:
+        from .server.blocked import on_blocked
+
+        on_blocked.append(metrics.count_block)
     if isinstance(app, App):
         try:
             app.startup()

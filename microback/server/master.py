@@ -99,6 +99,7 @@ class Master:
         *,
         watcher: SourceWatcher | None = None,
         on_ready: Callable[[], None] | None = None,
+        on_exit: Callable[[int], None] | None = None,
     ) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a whole number of at least 1, not {workers!r}")
@@ -106,6 +107,8 @@ class Master:
         self.count = workers
         self.watcher = watcher
         self.on_ready = on_ready
+        #: Called with the pid of each worker that exited (metrics forget its live gauges).
+        self.on_exit = on_exit
         tls = config.ssl_context is not None
         self.urls = [listener_url(listener_address(s), tls) for s in config.listeners]
         self._workers: dict[int, _Worker] = {}
@@ -267,6 +270,8 @@ class Master:
             os.close(worker.report_fd)
         del self._workers[worker.pid]
         worker.heartbeat.close()
+        if self.on_exit is not None:
+            self.on_exit(worker.pid)
         how = _describe(status)
         if worker.retiring or self._stopping:
             server_logger.debug("worker %d %s", worker.pid, how)

@@ -22,13 +22,14 @@ from .conftest import StartServer, free_port, write_module
 APP = """
     from gevent.monkey import get_original
 
-    from microback import App
+    from microback import App, enable_metrics
 
     # microback serve patches time.sleep into gevent.sleep, which yields; the original blocks,
     # as any call into code that does not yield does.
     blocking_sleep = get_original("time", "sleep")
 
     app = App(secret_key="blocked-loop-test-secret-key-long-enough")
+    enable_metrics(app)
 
 
     @app.get("/sleepy/<int:n>")
@@ -90,6 +91,11 @@ def test_a_handler_that_sleeps_gives_exactly_one_warning_naming_its_route(
     assert match.group(3) == request_id
     assert 250 <= int(match.group(1)) < 3000
     assert "blockapp.py:" in warnings[0] and "blocking_sleep(0.3)" in warnings[0]
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    connection.request("GET", "/metrics")
+    scraped = connection.getresponse().read().decode()
+    connection.close()
+    assert re.search(r"^microback_event_loop_blocked_total 1\.0$", scraped, re.MULTILINE), scraped
 
 
 def test_records_made_while_serving_carry_the_request_id_and_a_500_quotes_it(
