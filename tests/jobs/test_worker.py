@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -57,7 +58,6 @@ def project(tmp_path: Path, database_url: str, monkeypatch) -> Iterator[object]:
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.syspath_prepend(str(tmp_path))
     import importlib
-    import sys
 
     sys.modules.pop("jobsapp", None)
     module = importlib.import_module("jobsapp")
@@ -142,7 +142,8 @@ def test_1000_jobs_across_2_worker_processes_each_run_once(project, tmp_path: Pa
     with project.db.atomic():
         for n in range(1000):
             project.record.enqueue(n)
-    master = start_worker(tmp_path, "--workers", "2", "--concurrency", "10")
+    # 4 jobs at a time per process: few connections on a PostgreSQL server shared with others.
+    master = start_worker(tmp_path, "--workers", "2", "--concurrency", "4")
     try:
         wait_until(lambda: counts(project)[0] == 1000, "1,000 effects")
         wait_until(lambda: project.jobs.records() == [], "an empty queue")
@@ -193,14 +194,17 @@ def test_cli_lists_retries_and_purges(project, tmp_path: Path, capsys) -> None:
 
 
 def test_a_target_without_jobs_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
-    write_module(tmp_path, "plain.py", "from microback import App\napp = App()\n")
+    write_module(tmp_path, "nojobsapp.py", "from microback import App\napp = App()\n")
     expected = [
-        "microback: error: plain:app has no background jobs: create them with "
+        "microback: error: nojobsapp:app has no background jobs: create them with "
         "Jobs(app, db) from microback.jobs in the app's module"
     ]
-    result = run_microback("worker", "plain:app", cwd=tmp_path)  # patches gevent: a child
+    result = run_microback("worker", "nojobsapp:app", cwd=tmp_path)  # patches gevent: a child
     assert (result.returncode, result.stderr.strip().splitlines()) == (2, expected)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert main(["jobs", "list", "plain:app"]) == 2
+    try:
+        assert main(["jobs", "list", "nojobsapp:app"]) == 2
+    finally:
+        sys.modules.pop("nojobsapp", None)
     assert capsys.readouterr().err.strip().splitlines() == expected
