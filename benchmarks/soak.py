@@ -479,7 +479,7 @@ def main() -> int:
             or subprocess.run(
                 ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
             ).stdout.strip(),
-            "options": {**vars(args), "warmup": warmup},
+            "options": {**vars(args), "results": str(args.results), "warmup": warmup},
             "elapsed_s": round(elapsed, 1),
             "requests": sum(stats.counts.values()),
             "requests_per_s": round(sum(stats.counts.values()) / elapsed, 1),

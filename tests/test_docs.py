@@ -343,7 +343,7 @@ def _run_project(
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=240,  # the projects run at once, on a machine that may be busy
     )
 
 

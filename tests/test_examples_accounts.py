@@ -318,9 +318,10 @@ def test_a_token_does_only_what_its_scopes_allow(accounts_db: ModuleType) -> Non
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ([], "expected a JSON object"),
-        ({"email": "ada@example.org", "password": PASSWORD}, "the field 'name' must be a string"),
-        ({"name": "x", "password": PASSWORD, "email": 5}, "the field 'email' must be a string"),
+        ([], "the JSON body must be an object, got a list"),
+        ({"email": "ada@example.org", "password": PASSWORD}, "the JSON body has no 'name' field"),
+        ({"name": "x", "password": PASSWORD, "email": 5}, "the 'email' field must be a string"),
+        ({"name": ["x"], "password": PASSWORD, "email": "a@b"}, "'name' field must be a string"),
         ({"name": "x", "email": "a@b", "password": "x", "scopes": ["admin"]}, "scopes"),
         ({"name": "x", "email": "a@b", "password": "x", "scopes": "notes:read"}, "scopes"),
         ({"name": "x", "email": "a@b", "password": "x", "scopes": [{}]}, "scopes"),
@@ -338,7 +339,7 @@ def test_bad_token_requests_are_400(accounts_db: ModuleType, body: object, messa
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
-        ({"email": "ada@example.org"}, 400, "the field 'password' must be a string"),
+        ({"email": "ada@example.org"}, 400, "the JSON body has no 'password' field"),
         ({"email": "no-at-sign", "password": PASSWORD}, 400, "not valid"),
         ({"email": "ada@example.org", "password": "short"}, 400, "at least 8 characters"),
         ({"email": "ADA@example.org", "password": PASSWORD}, 409, "'email'"),
@@ -354,6 +355,22 @@ def test_bad_sign_ups(accounts_db: ModuleType, body: dict, status: int, message:
     assert shown.status_int == (409 if status == 409 else 400)
     assert "<form" in shown.text and "session" in form.cookies  # the form again, not logged in
     form.get("/notes", status=303)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ([1], "the JSON body must be an object, got a list"),
+        ({"email": ["ada@example.org"], "password": PASSWORD}, "'email' field must be a string"),
+        ({"email": "ada@example.org", "password": 12345678}, "'password' field must be a string"),
+    ],
+)
+def test_json_sign_up_of_the_wrong_shape_is_400(
+    accounts_db: ModuleType, body: object, message: str
+) -> None:
+    response = TestClient(accounts_db.app).post_json("/api/signup", body, status=400)
+    assert message in response.json["error"]["message"]
+    assert accounts_db.auth.User.select().count() == 0
 
 
 def test_sign_up_is_rate_limited_per_address(accounts_db: ModuleType) -> None:

@@ -5,7 +5,7 @@ From this folder (the database file is created here)::
     microback db migrate app.py:app      # applies migrations/0001_..., 0002_...
     microback serve app.py:app
 
-    curl -X POST localhost:8000/notes -d '{"text": "milk", "title": "shopping"}'
+    curl localhost:8000/notes --json '{"text": "milk", "title": "shopping"}'
     curl 'localhost:8000/notes?limit=10'   # the next page is in "next" and the Link header
 
 ``DATABASE_URL=postgresql://...`` runs it on PostgreSQL instead.
@@ -31,8 +31,9 @@ def list_notes(request):
 
 @app.post("/notes")
 def create_note(request):
-    data = request.json
-    note = Note.create(text=data["text"], title=data.get("title", ""))
+    data = request.json_object  # typed getters: a missing or mistyped field is a 400
+    text = data.get_str("text", max_length=10_000)
+    note = Note.create(text=text, title=data.get_str("title", "", max_length=200))
     return note.to_dict(), 201
 
 

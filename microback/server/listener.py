@@ -122,6 +122,10 @@ def bind_listener(host: str, port: int, backlog: int = DEFAULT_BACKLOG) -> socke
         # does not let two live servers share a port on Linux.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if family == socket.AF_INET6:
+            # IPv6 only, as nginx does: Linux's dual-stack default would make "[::]:8000"
+            # take IPv4's 0.0.0.0:8000 too, so "--bind 0.0.0.0:8000 --bind [::]:8000" failed.
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(sockaddr)
         sock.listen(backlog)
         # gevent's accept loop expects a non-blocking listener.

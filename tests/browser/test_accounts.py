@@ -97,3 +97,24 @@ def test_sign_up_log_in_forms_and_log_out(browser: WebDriver, accounts_server: s
     assert note_texts(browser) == []
     form(browser, "/logout").find_element(By.TAG_NAME, "button").click()
     assert path_of(browser) == "/login"
+
+
+def test_a_cookie_copied_before_log_out_is_refused_after_it(
+    browser: WebDriver, accounts_server: str
+) -> None:
+    email = "grace@example.org"
+    browser.delete_all_cookies()
+    submit_account_form(browser, accounts_server + "/signup", email, PASSWORD)
+    assert path_of(browser) == "/notes"
+    copied = browser.get_cookies()  # what a thief (or a shared computer) keeps
+
+    form(browser, "/logout").find_element(By.TAG_NAME, "button").click()
+    assert path_of(browser) == "/login"
+
+    # Put the old cookie back, as a replay would: the note page must not open.
+    browser.delete_all_cookies()
+    for cookie in copied:
+        browser.add_cookie({k: cookie[k] for k in ("name", "value", "path", "httpOnly")})
+    browser.get(accounts_server + "/notes")
+    assert path_of(browser) == "/login"
+    assert browser.find_elements(By.NAME, "password")
