@@ -226,3 +226,22 @@ def test_a_job_function_must_be_declared_to_run(app: App, db: Database, jobs: Jo
 def test_bad_settings_are_refused(app: App, db: Database, bad) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
         Jobs(app, db, **bad)
+
+
+def test_the_job_tables_come_from_a_migration(jobs: Jobs, db: Database, tmp_path) -> None:
+    from microback.db.autodiff import compare, render
+    from microback.db.migrations import Migrations
+
+    @jobs.task
+    def noop(job: Job) -> None:
+        pass
+
+    # What `microback db new --auto` then `microback db migrate` do.
+    changes = compare(db.database, db.models)
+    assert {"microback_job", "microback_job_periodic"} <= set(" ".join(changes.describe()).split())
+    migrations = Migrations(db.database, tmp_path / "migrations")
+    migrations.new("jobs", render(changes, db.database, "The job tables."))
+    assert migrations.migrate() == ["0001_jobs"]
+    assert not compare(db.database, db.models)
+    noop.enqueue()
+    assert jobs.run_pending() == 1
