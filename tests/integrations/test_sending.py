@@ -37,7 +37,7 @@ def receiver() -> Iterator[SimpleNamespace]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     server.received, server.statuses, server.delay = [], [], 0.0  # type: ignore[attr-defined]
     server.handle_error = lambda *args: None  # type: ignore[method-assign] (timed-out clients)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield SimpleNamespace(server=server, url=f"http://127.0.0.1:{server.server_port}/hooks")
     server.shutdown()
