@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sys
+import threading
 import time
+from bisect import bisect_left
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -89,42 +92,96 @@ class Metrics:
 
 
 class _Measured:
-    """WSGI middleware around ``app.wsgi_app``: counts and times every request."""
+    """WSGI middleware around ``app.wsgi_app``: counts and times every request.
+
+    A prometheus-client value costs ~3 µs to change under gevent (a lock, and in multiprocess
+    mode a write to its file), and a request changed six: a fifth of a small request's cost.
+    So a request only adds to plain dicts here (no lock is needed between greenlets, which do
+    not preempt each other), and :meth:`flush` moves the sums into prometheus-client once a
+    second and before each scrape, one change per series. A scrape thus sees other workers'
+    figures as of their last flush, at most a second old. Without gevent's patching (threads
+    could preempt), every request flushes at once.
+    """
 
     def __init__(self, wrapped: WSGIApplication, metrics: Metrics) -> None:
         self.wrapped = wrapped
         self.metrics = metrics
-        self._children: dict[tuple[str, str, int], Any] = {}
-        self._durations: dict[str, Any] = {}
+        self.bounds = BUCKETS
+        self.in_flight = 0
+        self._counts: dict[tuple[str, str, int], int] = {}
+        self._observed: dict[str, list[float]] = {}  # route: [sum, count in each bucket...]
+        self._batched = _cooperative()
+        self._flushing = False
+        os.register_at_fork(after_in_child=self._forked)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        metrics = self.metrics
         status = [500]
 
         def start(status_line: str, headers: Any, exc_info: Any = None) -> Any:
             status[0] = int(status_line[:3])
             return start_response(status_line, headers, exc_info)
 
-        metrics.in_flight.inc()
+        if not self._flushing:  # the first request of this process (a worker)
+            self._start_flusher()
+        self.in_flight += 1
         started = time.perf_counter()
         try:
             return self.wrapped(environ, start)
         finally:
             elapsed = time.perf_counter() - started
-            metrics.in_flight.dec()
+            self.in_flight -= 1
             route = environ.get("microback.route") or "unmatched"
             key = (route, environ.get("REQUEST_METHOD", ""), status[0] // 100)
-            counter = self._children.get(key)
-            if counter is None:  # labels() takes a lock and builds a tuple: once per series
-                counter = metrics.requests.labels(
-                    key[0], key[1], _STATUS_CLASSES.get(key[2], "5xx")
-                )
-                self._children[key] = counter
-            counter.inc()
-            histogram = self._durations.get(route)
-            if histogram is None:
-                histogram = self._durations[route] = metrics.duration.labels(route)
-            histogram.observe(elapsed)
+            counts = self._counts
+            counts[key] = counts.get(key, 0) + 1
+            observed = self._observed.get(route)
+            if observed is None:
+                observed = self._observed[route] = [0.0] * (len(self.bounds) + 2)
+            # Counts kept as floats, in one list with the sum: one lookup per request.
+            observed[0] += elapsed
+            observed[1 + bisect_left(self.bounds, elapsed)] += 1
+            if not self._batched:
+                self.flush()
+
+    def flush(self) -> None:
+        """Move the sums gathered since the last flush into prometheus-client."""
+        metrics = self.metrics
+        counts, self._counts = self._counts, {}
+        observed, self._observed = self._observed, {}
+        for (route, method, klass), n in counts.items():
+            metrics.requests.labels(route, method, _STATUS_CLASSES.get(klass, "5xx")).inc(n)
+        for route, sums in observed.items():
+            child = metrics.duration.labels(route)
+            # Histogram.observe() one at a time would cost what batching saves: add to its
+            # sum and to each bucket's own (non-cumulative) count, as observe() does.
+            child._sum.inc(sums[0])
+            for index, count in enumerate(sums[1:]):
+                if count:
+                    child._buckets[index].inc(count)
+        metrics.in_flight.set(self.in_flight)
+
+    def _forked(self) -> None:
+        self._counts, self._observed, self.in_flight = {}, {}, 0  # the parent's, not ours
+        self._flushing = False
+
+    def _start_flusher(self) -> None:
+        self._flushing = True
+        if self._batched:
+            threading.Thread(target=self._flush_every_second, daemon=True).start()
+
+    def _flush_every_second(self) -> None:
+        # A greenlet under gevent's patching (the only case it runs): it flushes between
+        # requests, never in the middle of one's additions.
+        pid = os.getpid()
+        while os.getpid() == pid:
+            time.sleep(1.0)
+            self.flush()
+
+
+def _cooperative() -> bool:
+    """Whether gevent patched threads into greenlets (``microback serve`` does)."""
+    monkey = sys.modules.get("gevent.monkey")
+    return bool(monkey is not None and monkey.is_module_patched("threading"))
 
 
 def enable_metrics(
@@ -149,11 +206,13 @@ def enable_metrics(
             client = None
         if client is None or not any(client in network for network in networks):
             return Response.buffered(b"not found\n", 404, "text/plain; charset=utf-8")
+        measured.flush()  # this process's figures up to now
         body, content_type = metrics.exposition()
         return Response.buffered(body, 200, content_type, [("Cache-Control", "no-store")])
 
+    measured = _Measured(app.wsgi_app, metrics)
     app.add_route(path, scrape, ["GET"], endpoint="metrics")
-    app.wsgi_app = _Measured(app.wsgi_app, metrics)  # type: ignore[method-assign]
+    app.wsgi_app = measured  # type: ignore[method-assign]
     return metrics
 
 
