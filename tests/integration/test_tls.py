@@ -119,17 +119,23 @@ def test_failed_handshakes_are_closed_quietly(
     ).ok
 
 
-def test_stop_closes_an_idle_tls_connection_at_once(
+def test_a_stopping_server_answers_the_next_request_on_an_idle_tls_connection(
     tls_server: ServerProcess, certificate: tuple[Path, Path]
 ) -> None:
+    # Not closed under its client, who may be sending a request (test_drain.py), but answered
+    # with Connection: close, and then closed.
     context = _client_context(certificate)
     with context.wrap_socket(tls_server.connect(), server_hostname="127.0.0.1") as idle:
         http_request(idle, "/")
         assert read_response(idle).startswith(b"HTTP/1.1 200 OK")
 
         tls_server.send_signal(signal.SIGTERM)
+        tls_server.wait_for_line(r"stopping: waiting up to \S+ for 1 connection")  # the worker
+        http_request(idle, "/")
 
         idle.settimeout(5)
+        answer = read_response(idle)
+        assert answer.startswith(b"HTTP/1.1 200 OK") and b"\r\nConnection: close\r\n" in answer
         assert idle.recv(1) == b""
     assert tls_server.wait(timeout=10) == 0
     assert "Traceback" not in tls_server.log
