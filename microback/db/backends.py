@@ -22,13 +22,14 @@ from __future__ import annotations
 import _socket
 import contextlib
 import dataclasses
+import functools
 import select
 import socket
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import peewee
@@ -36,6 +37,8 @@ from playhouse import db_url
 from playhouse.pool import PooledMySQLDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from ..redact import mask_url
+from ._peewee import AtomicBlock, CheckoutCheck, connection_state_is_thread_local, postgresql_idle
+from ._pymysql import connection_socket
 from .errors import DatabaseConfigError, SchemaNames, translate
 from .pool import FairPool
 from .sqlite import OneWriterAtATime, is_write
@@ -51,6 +54,7 @@ BACKENDS = {
 }
 _EXAMPLES = "sqlite:///path.db, postgresql://user@host/name or mysql://user@host/name"
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+_R = TypeVar("_R")
 _URL_PARTS = ("database", "user", "password", "passwd", "host", "port")
 
 
@@ -225,9 +229,9 @@ def _mysql(url: str, options: Options, connect: dict[str, Any]) -> Any:
     if connect.get("host", "localhost") in _LOOPBACK and not any(
         key.startswith("ssl") for key in connect
     ):
-        # PyMySQL 1.2 tries TLS by default and builds an SSL context on every connect (~56 ms
-        # of CPU with the loop blocked), without verifying the certificate anyway. Loopback
-        # traffic never leaves the host.
+        # PyMySQL 1.2 tries TLS by default and builds an SSL context on every connect (CPU
+        # with the loop blocked; benchmarks/README.md), without verifying the certificate
+        # anyway. Loopback traffic never leaves the host.
         connect["ssl_disabled"] = True
     connect.setdefault("connect_timeout", options.connect_timeout)
     return _MySQLDatabase(
@@ -247,7 +251,7 @@ def check_import_order() -> None:
     connection and every PostgreSQL query would block the whole process.
     """
     late = []
-    if threading.local not in peewee._ConnectionLocal.__mro__:
+    if not connection_state_is_thread_local():
         late.append("peewee")
     waiting = sys.modules.get("psycopg.waiting")
     gevent_select = getattr(select.select, "__module__", "").startswith("gevent")
@@ -296,60 +300,37 @@ class _Translating:
         # transaction begun up front: what the block commits, the request can still undo.
         return _AtomicAfterHook(self, *args, **kwargs)
 
-    def _translated(self, error: Exception, sql: str = "") -> BaseException | None:
-        return translate(
-            error, self.microback_schema, sql=sql, retry_after=self.microback_retry_after
-        )
-
-    def connect(self, reuse_if_open: bool = False) -> bool:
+    def _translating(self, call: Callable[..., _R], *args: Any, sql: str = "") -> _R:
+        """Call ``call(*args)``, re-raising a driver error a client can act on as its answer."""
         try:
-            return bool(super().connect(reuse_if_open))  # type: ignore[misc]
+            return call(*args)
         except Exception as exc:
-            better = self._translated(exc)
+            better = translate(
+                exc, self.microback_schema, sql=sql, retry_after=self.microback_retry_after
+            )
             if better is None:
                 raise
             raise better from exc
+
+    def connect(self, reuse_if_open: bool = False) -> bool:
+        return bool(self._translating(super().connect, reuse_if_open))  # type: ignore[misc]
 
     def execute_sql(self, sql: str, params: Any = None) -> Any:
         if getattr(self._first_write, "hook", None) is not None and is_write(sql):
             self._run_first_write_hook()
-        try:
-            return super().execute_sql(sql, params)  # type: ignore[misc]
-        except Exception as exc:
-            better = self._translated(exc, sql)
-            if better is None:
-                raise
-            raise better from exc
+        return self._translating(super().execute_sql, sql, params, sql=sql)  # type: ignore[misc]
 
     def begin(self, *args: Any, **kwargs: Any) -> None:
-        try:
-            super().begin(*args, **kwargs)  # type: ignore[misc]
-        except Exception as exc:
-            better = self._translated(exc)
-            if better is None:
-                raise
-            raise better from exc
+        self._translating(functools.partial(super().begin, *args, **kwargs))  # type: ignore[misc]
 
     def commit(self) -> None:
-        try:
-            super().commit()  # type: ignore[misc]
-        except Exception as exc:
-            better = self._translated(exc)
-            if better is None:
-                raise
-            raise better from exc
+        self._translating(super().commit)  # type: ignore[misc]
 
     def rollback(self) -> None:
-        try:
-            super().rollback()  # type: ignore[misc]
-        except Exception as exc:
-            better = self._translated(exc)
-            if better is None:
-                raise
-            raise better from exc
+        self._translating(super().rollback)  # type: ignore[misc]
 
 
-class _AtomicAfterHook(peewee._atomic):
+class _AtomicAfterHook(AtomicBlock):  # type: ignore[misc]
     def __enter__(self) -> Any:
         self.db._run_first_write_hook()
         return super().__enter__()
@@ -399,17 +380,26 @@ def _discard_if_hung_up(conn: Any, fd: int) -> bool:
     return True
 
 
-class _PostgresqlDatabase(_Translating, FairPool, PooledPostgresqlDatabase):  # type: ignore[misc]
-    def _is_closed(self, conn: Any) -> bool:
-        adapter = self._adapter
-        if conn.closed or adapter.txn_status(conn) != adapter.txn_idle:
-            return bool(super()._is_closed(conn))  # peewee rolls back or discards it
+class _PostgresqlDatabase(
+    _Translating,
+    CheckoutCheck,
+    FairPool,
+    PooledPostgresqlDatabase,  # type: ignore[misc]
+):
+    def unusable(self, conn: Any) -> bool:
+        if conn.closed or not postgresql_idle(self, conn):
+            return self.pool_says_unusable(conn)  # peewee rolls back or discards it
         return _discard_if_hung_up(conn, conn.fileno())
 
 
-class _MySQLDatabase(_Translating, FairPool, PooledMySQLDatabase):  # type: ignore[misc]
-    def _is_closed(self, conn: Any) -> bool:
-        sock = getattr(conn, "_sock", None)  # PyMySQL's; None once it is closed
+class _MySQLDatabase(
+    _Translating,
+    CheckoutCheck,
+    FairPool,
+    PooledMySQLDatabase,  # type: ignore[misc]
+):
+    def unusable(self, conn: Any) -> bool:
+        sock = connection_socket(conn)
         if sock is None or not getattr(conn, "open", False):
             return True
         return _discard_if_hung_up(conn, sock.fileno())

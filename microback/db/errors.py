@@ -22,6 +22,7 @@ from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import BadRequest, Conflict, ServiceUnavailable
 
 from ..http import Request, Response, error_response
+from ._peewee import index_expressions, index_name
 
 __all__ = [
     "ConstraintViolation",
@@ -158,10 +159,10 @@ class SchemaNames:
         index = index.rsplit(".", 1)[-1]  # MySQL 8 says 'table.index', MariaDB 'index'
         for model in self.models:
             for model_index in model._meta.fields_to_index():
-                if getattr(model_index, "_name", None) == index:
+                if index_name(model_index) == index:
                     names = [
                         str(expr.name)
-                        for expr in model_index._expressions
+                        for expr in index_expressions(model_index)
                         if isinstance(expr, peewee.Field)
                     ]
                     return model._meta.table_name, names

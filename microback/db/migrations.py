@@ -31,6 +31,8 @@ from typing import Any
 import peewee
 from playhouse import migrations as _playhouse
 
+from ._peewee import MigrationRunHook
+
 __all__ = [
     "HISTORY_TABLE",
     "MigrationError",
@@ -130,7 +132,7 @@ class _Migration(_playhouse.Migration):  # type: ignore[misc]
             ) from exc
 
 
-class _Runner(_playhouse.Runner):  # type: ignore[misc]
+class _Runner(MigrationRunHook, _playhouse.Runner):  # type: ignore[misc]
     """playhouse's Runner: reports each migration as it finishes, names the one that fails."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -140,10 +142,10 @@ class _Runner(_playhouse.Runner):  # type: ignore[misc]
     def migrations(self) -> list[_Migration]:
         return [_Migration(*migration) for migration in super().migrations()]
 
-    def _run(self, name: str, module: Any, direction: str, fake: bool = False) -> None:
+    def run_one(self, run: Callable[..., None], name: str, module: Any, direction: str) -> None:
         atomic = bool(getattr(module, "atomic", True))
         try:
-            super()._run(name, module, direction, fake=fake)
+            run(name, module, direction)
         except Exception as exc:
             cause = summarize(exc, getattr(module, "__file__", None))
             undone = atomic and self.migrator.transactional_ddl

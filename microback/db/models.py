@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, TypeVar
 import peewee
 
 from ..http import abort
+from ._peewee import rows_of
 from .errors import InvalidValue, MissingReference
 
 __all__ = ["Model", "as_utc", "private"]
@@ -75,14 +76,14 @@ class Model(peewee.Model):
 
         The most common query of an API, so its SQL is made once per model and database and
         reused: peewee builds it anew on each call, which cost more than the query itself
-        (about 100 of 300 µs of CPU on PostgreSQL). The value is converted by the field and
+        (benchmarks/README.md). The value is converted by the field and
         sent as a parameter, as peewee sends it.
         """
         lookup = _primary_key_lookup(cls, pk) if type(pk) in (int, str) else None
         if lookup is None:
             return super().get_by_id(pk)
         params = (lookup.key.db_value(pk), *lookup.params_after_key)
-        rows = lookup.query._get_cursor_wrapper(lookup.database.execute_sql(lookup.sql, params))
+        rows = rows_of(lookup.query, lookup.database.execute_sql(lookup.sql, params))
         try:
             return rows[0]  # type: ignore[no-any-return]
         except IndexError:

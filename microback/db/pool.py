@@ -21,13 +21,13 @@ from typing import Any
 import peewee
 from playhouse.pool import MaxConnectionsExceeded
 
+from ._peewee import ReleaseHook, pool_wait_timeout
+
 __all__ = ["FairPool"]
 
 
-class FairPool:
+class FairPool(ReleaseHook):
     """Mixed in before a ``playhouse.pool`` class: connections go to waiters in order."""
-
-    _wait_timeout: float
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -44,7 +44,7 @@ class FairPool:
                 pass
         turn = threading.Event()  # gevent's once microback serve patched threading
         self._queue.append(turn)
-        deadline = time.monotonic() + self._wait_timeout
+        deadline = time.monotonic() + pool_wait_timeout(self)
         try:
             while True:
                 if self._queue[0] is turn:
@@ -63,8 +63,7 @@ class FairPool:
             self._queue.remove(turn)
             self._wake_first()  # there may be more than one connection free
 
-    def _close(self, conn: Any, close_conn: bool = False) -> None:
-        super()._close(conn, close_conn)  # type: ignore[misc]
+    def released(self) -> None:
         self._wake_first()
 
     def _wake_first(self) -> None:

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 import peewee
 
+from ._peewee import OpenHook
 from .errors import DatabaseUnavailable, original
 
 __all__ = ["OneWriterAtATime", "is_write", "not_writable"]
@@ -81,7 +82,7 @@ def _busy(error: BaseException) -> bool:
     )
 
 
-class OneWriterAtATime:
+class OneWriterAtATime(OpenHook):
     """Mixed into the pooled SQLite database: cooperative waits for the write lock.
 
     Transactions begin with ``BEGIN IMMEDIATE`` (the write lock up front: a deferred one
@@ -145,9 +146,9 @@ class OneWriterAtATime:
 
     # --- peewee's entry points ---------------------------------------------------------------
 
-    def _connect(self) -> Any:
+    def open_connection(self, open_: Callable[[], Any]) -> Any:
         # Opening a WAL file can meet a lock too (another process recovering it).
-        return self._patiently(self._deadline(), super()._connect)  # type: ignore[misc]
+        return self._patiently(self._deadline(), open_)
 
     def begin(self, lock_type: str | None = None) -> None:
         deadline = self._deadline()

@@ -6,7 +6,7 @@ yield to the event loop once and read again. Yielding once per batch of response
 after every request made a measured difference: the loop then serves every ready connection
 in one pass, instead of each ``recv()`` failing with EAGAIN and parking its greenlet; without
 any yield a busy connection keeps the loop and the p99 latency of the others grows to
-hundreds of milliseconds (STACK-NOTES, "What a faster gevent server can do").
+hundreds of milliseconds.
 
 Responses go out with a plain ``send()`` on the real socket first: a small response leaves in
 that one system call, and only the remainder (if the kernel buffer is full) goes through
@@ -36,6 +36,7 @@ import gevent
 import gevent.socket
 from gevent.lock import BoundedSemaphore
 
+from ._gevent import wrapped_socket
 from .access_log import access_logger, log_access
 from .body import EMPTY_BODY, EmptyBody, RequestBody
 from .connections import Connections, has_pending_input, wake_reader, wake_with_eof
@@ -122,9 +123,7 @@ class Connection:
         self.sock = sock
         # The real, non-blocking socket under gevent's wrapper, for the first send() attempt;
         # only for a plain gevent socket (a TLS socket must encrypt what it sends).
-        self._raw: socket.socket | None = (
-            sock._sock if type(sock) is gevent.socket.socket else None  # type: ignore[attr-defined]
-        )
+        self._raw: socket.socket | None = wrapped_socket(sock)
         self.client = str(address[0]) if isinstance(address, tuple) else ""
         self.environ = connection_environ(site.environ, address)
         self.parser = RequestParser(site.limits)

@@ -33,6 +33,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from ._gevent import raw_socket
+
 #: Most heads closed each time a new connection takes the last place. More than one, so that
 #: a queue of waiting connections empties in few rounds; each round costs a pass over them.
 EVICTION_BATCH = 32
@@ -116,7 +118,7 @@ def has_pending_input(sock: socket.socket) -> bool:
     if pending is not None and pending():
         return True  # TLS: bytes already decrypted, waiting in OpenSSL's buffer
     try:
-        _raw(sock).recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        raw_socket(sock).recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
     except BlockingIOError:
         return False
     except OSError:
@@ -129,16 +131,10 @@ def wake_with_eof(sock: socket.socket) -> None:
     # On the real socket: gevent's SSLSocket.shutdown() drops its TLS state first, and the
     # greenlet reading from it would then fail with a ValueError instead of seeing EOF.
     with contextlib.suppress(OSError):  # already closed by the client
-        _raw(sock).shutdown(socket.SHUT_RDWR)
+        raw_socket(sock).shutdown(socket.SHUT_RDWR)
 
 
 def wake_reader(sock: socket.socket) -> None:
     """Make a ``recv()`` blocked on *sock* return, leaving the socket able to send."""
     with contextlib.suppress(OSError):
-        _raw(sock).shutdown(socket.SHUT_RD)
-
-
-def _raw(sock: socket.socket) -> socket.socket:
-    # gevent wraps the real socket; the real one's recv() does not wait for data.
-    raw: socket.socket = getattr(sock, "_sock", sock)
-    return raw
+        raw_socket(sock).shutdown(socket.SHUT_RD)

@@ -5,7 +5,7 @@ and whatever the framework logs), and it does not propagate to the root logger: 
 module is free to configure logging as it likes without doubling our lines or losing its own.
 
 Access lines are the one record written for every request, and going through ``logging`` for
-each cost ~35 µs a request, more than the server spends on the request itself: a LogRecord, a
+each cost more than the server spends on the request itself (benchmarks/README.md): a LogRecord, a
 lock, a formatter that formats the time again, and one ``write()`` system call per line (stderr
 is line-buffered). So while the configuration is the one made here — nobody has added a
 handler or a filter that must see the records — :func:`~.access_log.log_access` hands the

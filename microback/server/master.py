@@ -48,6 +48,7 @@ import gevent
 import gevent.os
 import gevent.select
 
+from ._gevent import catch_sigchld
 from .heartbeat import Heartbeat
 from .listener import listener_address, listener_url
 from .reload import SourceWatcher
@@ -472,7 +473,7 @@ def _catch_sigchld() -> None:
     time the watcher exists: libev allows a child watcher to start after the fork as long as
     the loop has not run in between. Once installed it stays; later calls cost nothing.
     """
-    gevent.get_hub().loop.install_sigchld()
+    catch_sigchld()
 
 
 def _kill(pid: int, signum: int) -> None:
