@@ -87,6 +87,7 @@ def test_fifty_posts_with_one_key_on_two_workers_charge_once(
     for thread in threads:
         thread.join(timeout=120)
     statuses = Counter(status for status, _ in results)
+    print(f"\n50 POSTs with one Idempotency-Key on two workers: {dict(statuses)}")
     assert len(results) == 50
     assert set(statuses) <= {201, 409}, (statuses, server.log)
     assert statuses[201] >= 1 and statuses[409] >= 1, statuses
