@@ -22,7 +22,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from .redact import DEFAULT_SECRET_WORDS, Masker
-from .settings import SHARED_SECRET_VARIABLE, SettingsError
+from .settings import SHARED_SECRET_VARIABLE, SettingsError, parse_size
 
 if TYPE_CHECKING:
     import socket
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from _typeshed.wsgi import WSGIApplication
 
-    from .server.limits import Limits
+    from .server.config import ServerConfig
     from .server.listener import Address
 
 PROG = "microback"
@@ -129,17 +129,21 @@ def build_parser() -> argparse.ArgumentParser:
         default="info",
         help="lowest level logged to stderr; access lines are info (%(default)s)",
     )
+    from .server.config import ServerConfig
+
+    # Defaults are not repeated here: they are ServerConfig's and Limits', shown in the help.
+    default = ServerConfig()
     serve.add_argument(
         "--graceful-timeout",
         type=_seconds,
-        default=30.0,
+        default=default.graceful_timeout,
         metavar="SECONDS",
         help="on stop, how long requests in flight may take to finish (%(default)g)",
     )
     serve.add_argument(
         "--blocked-loop-threshold",
         type=_seconds,
-        default=0.1,
+        default=default.blocked_loop_threshold,
         metavar="SECONDS",
         help="warn, with the request and the stack, when a handler holds the event loop this "
         "long (%(default)g; 0 turns the check off)",
@@ -147,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--drain-delay",
         type=_seconds,
-        default=0.0,
+        default=default.drain_delay,
         metavar="SECONDS",
         help="on stop, how long to go on accepting while readiness answers 503, so a load "
         "balancer stops sending first (%(default)g)",
@@ -157,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--connections",
         type=_positive,
-        default=10_000,
+        default=default.connections,
         metavar="N",
         help="most open connections per process, idle or slow ones included; more wait to be "
         "accepted; lowered to fit the open file limit (%(default)s)",
@@ -165,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-concurrent-requests",
         type=_positive,
-        default=1000,
+        default=default.max_concurrent_requests,
         metavar="N",
         help="most requests inside the app at once per process; more wait for a slot "
         "(%(default)s)",
@@ -259,10 +263,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from .server import Limits, Server
+    from .server.config import ServerConfig
     from .server.fdlimit import fit_connections
 
-    # Once, here, for a single process and for a master alike: workers inherit the limit.
-    args.connections = fit_connections(args.connections)
     limits = Limits(
         max_request_line=args.max_request_line,
         max_header_count=args.max_header_count,
@@ -274,10 +277,19 @@ def _serve(args: argparse.Namespace) -> int:
         min_body_rate=args.min_body_rate,
         body_rate_grace=args.body_rate_grace,
     )
-    ssl_context = _ssl_context(args)
+    config = ServerConfig(
+        # Once, here, for a single process and for a master alike: workers inherit the limit.
+        connections=fit_connections(args.connections),
+        max_concurrent_requests=args.max_concurrent_requests,
+        graceful_timeout=args.graceful_timeout,
+        drain_delay=args.drain_delay,
+        blocked_loop_threshold=args.blocked_loop_threshold or None,
+        limits=limits,
+        ssl_context=_ssl_context(args),
+    )
     addresses = _addresses(args)
     if args.workers is not None or args.reload:
-        return _run_master(args, addresses, limits, ssl_context)
+        return _run_master(args, addresses, config)
     app = load(args.target)
     _start(app, args.target)
     uses = _key_uses_to_warn_about(app)
@@ -288,17 +300,7 @@ def _serve(args: argparse.Namespace) -> int:
         logging.getLogger("microback").warning("%s", unapplied)
     sockets = _bind(addresses)
     try:
-        Server(
-            app,
-            listeners=sockets,
-            connections=args.connections,
-            max_concurrent_requests=args.max_concurrent_requests,
-            graceful_timeout=args.graceful_timeout,
-            limits=limits,
-            ssl_context=ssl_context,
-            drain_delay=args.drain_delay,
-            blocked_loop_threshold=args.blocked_loop_threshold or None,
-        ).serve_forever()
+        Server(app, listeners=sockets, config=config).serve_forever()
         _stop(app)
     finally:
         _remove_unix_sockets(addresses)
@@ -308,8 +310,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _run_master(
     args: argparse.Namespace,
     addresses: list[Address],
-    limits: Limits,
-    ssl_context: ssl.SSLContext | None,
+    config: ServerConfig,
 ) -> int:
     from .metrics import mark_process_dead
     from .server.master import BootError, Master
@@ -331,21 +332,15 @@ def _run_master(
     warnings_r, warnings_w = os.pipe()
     os.set_blocking(warnings_r, False)
     os.set_blocking(warnings_w, False)
-    config = WorkerConfig(
+    worker_config = WorkerConfig(
         load=partial(_load_in_worker, args.target, warnings_w),
         listeners=tuple(sockets),
-        connections=args.connections,
-        max_concurrent_requests=args.max_concurrent_requests,
-        graceful_timeout=args.graceful_timeout,
-        limits=limits,
-        ssl_context=ssl_context,
+        server=config,
         timeout=args.timeout,
-        drain_delay=args.drain_delay,
-        blocked_loop_threshold=args.blocked_loop_threshold or None,
         stopped=_stop,
     )
     master = Master(
-        config,
+        worker_config,
         args.workers or 1,
         watcher=watcher,
         on_ready=partial(_warn_once_for_workers, warnings_r),
@@ -752,18 +747,14 @@ def _integer(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
-_SIZE_SUFFIXES = {"k": 1024, "m": 1024**2, "g": 1024**3}
-
-
 def _size_or_zero(text: str) -> int:
-    suffix = text[-1:].lower()
-    factor = _SIZE_SUFFIXES.get(suffix, 1)
-    digits = text[:-1] if suffix in _SIZE_SUFFIXES else text
-    if not digits.isdigit():
+    # The settings' grammar (16M, 16MiB, 512k), so a size reads the same in both places.
+    try:
+        return parse_size(text)
+    except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a size in bytes (a whole number, optionally with k, M or G)"
-        )
-    return int(digits) * factor
+        ) from None
 
 
 def _size(text: str) -> int:

@@ -125,32 +125,9 @@ class _Spec:
     validate: Callable[[Any], None] | None = None
 
 
-_SPECS: dict[str, _Spec] = {
-    "debug": _Spec(bool, parse_bool, "show tracebacks in 500 responses (never in production)"),
-    "secret_key": _Spec(str, str, "key that signs sessions and tokens"),
-    "max_content_length": _Spec(int, parse_size, "largest request body accepted", minimum=0),
-    "max_form_memory_size": _Spec(int, parse_size, "largest non-file form field", minimum=0),
-    "max_form_parts": _Spec(int, _parse_int, "most parts in a multipart form", minimum=1),
-    "allowed_hosts": _Spec(
-        tuple,
-        _parse_list,
-        "Host header values served; '*' for any",
-        validate=_check_host_patterns,
-    ),
-    "trusted_proxies": _Spec(
-        tuple,
-        _parse_list,
-        "proxies whose X-Forwarded-* headers are believed",
-        validate=_check_networks,
-    ),
-    "hsts_seconds": _Spec(int, _parse_int, "Strict-Transport-Security max-age", minimum=0),
-    "frame_options": _Spec(str, str, "X-Frame-Options (and CSP frame-ancestors)"),
-    "referrer_policy": _Spec(str, str, "Referrer-Policy"),
-    "cross_origin_opener_policy": _Spec(str, str, "Cross-Origin-Opener-Policy"),
-    "require_migrations": _Spec(
-        bool, parse_bool, "refuse to serve while a database migration is not applied"
-    ),
-}
+def _setting(default: Any, spec: _Spec, **field: Any) -> Any:
+    """A field of :class:`Settings` with how it is read and checked: the one settings table."""
+    return dataclasses.field(default=default, metadata={"spec": spec}, **field)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,30 +137,68 @@ class Settings:
     Build them with :meth:`load`; the secret key is never shown by ``repr`` or in errors.
     """
 
-    debug: bool = False
-    secret_key: str = dataclasses.field(default="", repr=False)
+    debug: bool = _setting(
+        False, _Spec(bool, parse_bool, "show tracebacks in 500 responses (never in production)")
+    )
+    secret_key: str = _setting(
+        "", _Spec(str, str, "key that signs sessions and tokens"), repr=False
+    )
     #: The request-body limit. 1 MiB, like nginx's ``client_max_body_size``: big enough for any
     #: JSON API payload, small enough that a hostile client cannot fill memory.
-    max_content_length: int = 1024 * 1024
-    max_form_memory_size: int = 500_000
-    max_form_parts: int = 1000
+    max_content_length: int = _setting(
+        1024 * 1024, _Spec(int, parse_size, "largest request body accepted", minimum=0)
+    )
+    max_form_memory_size: int = _setting(
+        500_000, _Spec(int, parse_size, "largest non-file form field", minimum=0)
+    )
+    max_form_parts: int = _setting(
+        1000, _Spec(int, _parse_int, "most parts in a multipart form", minimum=1)
+    )
     #: Requests for other hosts are refused (400), which stops Host-header attacks on
     #: password-reset links and cache poisoning. Production sets its domain here;
     #: ``".example.com"`` also allows subdomains, ``"*"`` allows anything.
-    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
+    allowed_hosts: tuple[str, ...] = _setting(
+        ("localhost", "127.0.0.1", "[::1]"),
+        _Spec(
+            tuple,
+            _parse_list,
+            "Host header values served; '*' for any",
+            validate=_check_host_patterns,
+        ),
+    )
     #: Addresses (or networks) of the proxies in front, ``"unix"`` for one connected over a
     #: Unix socket; only their X-Forwarded-For and X-Forwarded-Proto are believed. Empty:
     #: nobody's are.
-    trusted_proxies: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = _setting(
+        (),
+        _Spec(
+            tuple,
+            _parse_list,
+            "proxies whose X-Forwarded-* headers are believed",
+            validate=_check_networks,
+        ),
+    )
     #: Security headers added to every response that does not set its own; "" or 0 omits one.
-    hsts_seconds: int = header_defaults.HSTS_SECONDS
-    frame_options: str = header_defaults.FRAME_OPTIONS
-    referrer_policy: str = header_defaults.REFERRER_POLICY
-    cross_origin_opener_policy: str = header_defaults.CROSS_ORIGIN_OPENER_POLICY
+    hsts_seconds: int = _setting(
+        header_defaults.HSTS_SECONDS,
+        _Spec(int, _parse_int, "Strict-Transport-Security max-age", minimum=0),
+    )
+    frame_options: str = _setting(
+        header_defaults.FRAME_OPTIONS, _Spec(str, str, "X-Frame-Options (and CSP frame-ancestors)")
+    )
+    referrer_policy: str = _setting(
+        header_defaults.REFERRER_POLICY, _Spec(str, str, "Referrer-Policy")
+    )
+    cross_origin_opener_policy: str = _setting(
+        header_defaults.CROSS_ORIGIN_OPENER_POLICY, _Spec(str, str, "Cross-Origin-Opener-Policy")
+    )
     #: ``microback serve`` refuses to start while a migration in ``migrations/`` beside the
     #: app's module is not applied to its database; off, it warns in one line and serves
     #: (requests that need the new schema fail). ``check --deploy`` asks for it on.
-    require_migrations: bool = False
+    require_migrations: bool = _setting(
+        False,
+        _Spec(bool, parse_bool, "refuse to serve while a database migration is not applied"),
+    )
     #: True when no secret key was configured and a random one was generated at start-up.
     secret_key_generated: bool = dataclasses.field(default=False, compare=False)
 
@@ -231,6 +246,14 @@ class Settings:
             return "(hidden)"
         value = getattr(self, name)
         return _format_size(value) if _SPECS[name].parse is parse_size else repr(value)
+
+
+#: Each setting's name and how it is read (from the fields of Settings, where they are written).
+_SPECS: dict[str, _Spec] = {
+    field.name: field.metadata["spec"]
+    for field in dataclasses.fields(Settings)
+    if "spec" in field.metadata
+}
 
 
 def _spec_for(name: str, problem: str) -> _Spec:

@@ -115,3 +115,18 @@ def test_a_shared_generated_key_is_only_a_fallback(caplog):
     assert not caplog.records  # the master already said so, once
     own = Settings.load({"secret_key": "set-in-code-0123456789"}, environ=shared)
     assert own.secret_key == "set-in-code-0123456789" and not own.secret_key_generated
+
+
+def test_each_setting_is_written_once_with_how_it_is_read():
+    # One table (issue 13): a field of Settings carries its parser, type and help; there is no
+    # second list of names to keep in step with the fields.
+    import dataclasses
+
+    from microback.settings import Settings
+
+    unread = [
+        field.name
+        for field in dataclasses.fields(Settings)
+        if "spec" not in field.metadata and field.name != "secret_key_generated"
+    ]
+    assert unread == []

@@ -39,6 +39,7 @@ from gevent.lock import BoundedSemaphore
 from ._gevent import wrapped_socket
 from .access_log import access_logger, log_access
 from .body import EMPTY_BODY, EmptyBody, RequestBody
+from .config import ServerConfig
 from .connections import Connections, has_pending_input, wake_reader, wake_with_eof
 from .context import bind
 from .environ import connection_environ, request_environ
@@ -61,9 +62,6 @@ PREREAD_LIMIT = 16384
 #: After refusing a request, how long to read and drop what the client still sends, so the
 #: kernel does not answer that data with a reset that destroys the response in flight.
 LINGER_SECONDS = 1.0
-
-#: Requests inside the application at once in one process (``--max-concurrent-requests``).
-DEFAULT_MAX_CONCURRENT_REQUESTS = 1000
 
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:+/=@-]{1,128}").fullmatch
 _INTERNAL_ERROR = RequestError(500, "the application failed")
@@ -111,7 +109,7 @@ class Site:
     connections: Connections = field(default_factory=Connections)
     request_ids: RequestIds = field(default_factory=RequestIds)
     app_slots: BoundedSemaphore = field(
-        default_factory=lambda: BoundedSemaphore(DEFAULT_MAX_CONCURRENT_REQUESTS)
+        default_factory=lambda: BoundedSemaphore(ServerConfig.max_concurrent_requests)
     )
 
 

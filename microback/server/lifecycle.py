@@ -1,7 +1,9 @@
 """Run a WSGI app until a signal stops it, then stop gracefully.
 
 The server is gevent's ``StreamServer`` accepting connections, each served by a
-:class:`~.connection.Connection` in its own greenlet. Two caps, because the two things they
+:class:`~.connection.Connection` in its own greenlet.
+
+Its settings are one :class:`~.config.ServerConfig`. Two caps, because the two things they
 bound cost very different amounts:
 
 - ``connections`` (default 10,000), a gevent ``Pool``, bounds the open connections. A
@@ -41,6 +43,7 @@ handshake runs in its own greenlet (see :mod:`.tls`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import socket
@@ -55,8 +58,8 @@ from gevent.lock import BoundedSemaphore
 from gevent.pool import Pool
 from gevent.server import StreamServer
 
-from .blocked import DEFAULT_THRESHOLD, start_monitor
-from .connection import DEFAULT_MAX_CONCURRENT_REQUESTS as DEFAULT_MAX_CONCURRENT_REQUESTS
+from .blocked import start_monitor
+from .config import ServerConfig
 from .connection import Connection, RequestIds, Site
 from .connections import Connections
 from .environ import base_environ
@@ -64,7 +67,6 @@ from .errors import RequestError
 from .fdlimit import fit_connections
 from .limits import Limits
 from .listener import (
-    DEFAULT_BACKLOG,
     Address,
     bind_listener,
     listener_address,
@@ -80,27 +82,18 @@ server_logger = logging.getLogger("microback.server")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-#: Open connections one process holds at most (``--connections``).
-DEFAULT_CONNECTIONS = 10_000
-
 
 class Server:
     """Serve one WSGI application on one or more sockets, in this process.
 
     Nothing happens until :meth:`start` or :meth:`serve_forever`. The server binds *host* and
     *port*, or serves on *listener* or *listeners*, sockets already bound and listening (a
-    master process binds once and hands the sockets to each worker). *connections* caps how
-    many connections are open at once (more wait in the accept queue; it is taken as given
-    here, while :func:`serve` and ``microback serve`` first fit it to the open file limit);
-    *max_concurrent_requests* caps how many requests the application runs at once (more wait
-    for a slot, on their open connection); *graceful_timeout* is how long a stop waits, in
-    seconds, for requests in flight; *limits* bounds each request (see
-    :class:`~.limits.Limits`); *ssl_context* makes every socket speak TLS (see
-    :func:`~.tls.make_ssl_context`). *multiprocess* is ``wsgi.multiprocess``: true when other
-    processes serve the same app. *announce* logs a "listening on" line per socket.
-    *drain_delay* is how long a stop goes on accepting after telling the application it is
-    draining (step 0 of the module docstring). *blocked_loop_threshold* (seconds; ``None``
-    turns it off) is the shortest block of the event loop warned about (see :mod:`.blocked`).
+    master process binds once and hands the sockets to each worker). *config* holds its
+    settings (:class:`~.config.ServerConfig`; ``connections`` is taken as given here, while
+    :func:`serve` and ``microback serve`` first fit it to the open file limit); keyword
+    *settings* replace single fields of it (``Server(app, graceful_timeout=5)``).
+    *multiprocess* is ``wsgi.multiprocess``: true when other processes serve the same app.
+    *announce* logs a "listening on" line per socket.
     """
 
     def __init__(
@@ -111,42 +104,33 @@ class Server:
         port: int = 8000,
         listener: socket.socket | None = None,
         listeners: Sequence[socket.socket] = (),
-        connections: int = DEFAULT_CONNECTIONS,
-        max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
-        graceful_timeout: float = 30.0,
-        backlog: int = DEFAULT_BACKLOG,
-        limits: Limits | None = None,
-        ssl_context: ssl.SSLContext | None = None,
+        config: ServerConfig | None = None,
         multiprocess: bool = False,
         announce: bool = True,
-        drain_delay: float = 0.0,
-        blocked_loop_threshold: float | None = DEFAULT_THRESHOLD,
+        **settings: Any,
     ) -> None:
-        _check_cap("connections", connections)
-        _check_cap("max_concurrent_requests", max_concurrent_requests)
-        if not graceful_timeout >= 0:
-            raise ValueError(f"graceful_timeout must be 0 or more seconds, not {graceful_timeout}")
-        if not drain_delay >= 0:
-            raise ValueError(f"drain_delay must be 0 or more seconds, not {drain_delay}")
-        self.drain_delay = drain_delay
-        self.blocked_loop_threshold = blocked_loop_threshold
+        self.config = _configured(config, settings)
         self.app = app
         self.host = host
         self.port = port
-        self.graceful_timeout = graceful_timeout
-        self.backlog = backlog
-        self.limits = limits or Limits()
-        self.ssl_context = ssl_context
         self.multiprocess = multiprocess
         self.announce = announce
         self._listeners = [*([listener] if listener is not None else []), *listeners]
-        self._pool = Pool(connections)
-        self._app_slots = BoundedSemaphore(max_concurrent_requests)
+        self._pool = Pool(self.config.connections)
+        self._app_slots = BoundedSemaphore(self.config.max_concurrent_requests)
         self._connections = Connections()
         self._streams: list[StreamServer] = []
         self._addresses: list[Address] = []
         self._stopping: gevent.Greenlet[..., None] | None = None
         self._stopped = Event()
+
+    @property
+    def limits(self) -> Limits:
+        return self.config.limits
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return self.config.ssl_context
 
     @property
     def address(self) -> tuple[str, int]:
@@ -176,12 +160,12 @@ class Server:
         """
         if self._streams:
             raise RuntimeError("the server has already been started")
-        if self.blocked_loop_threshold is not None:
-            start_monitor(self.blocked_loop_threshold)
+        if self.config.blocked_loop_threshold is not None:
+            start_monitor(self.config.blocked_loop_threshold)
         if self._listeners:
             sockets = [prepare_listener(sock) for sock in self._listeners]
         else:
-            sockets = [bind_listener(self.host, self.port, self.backlog)]
+            sockets = [bind_listener(self.host, self.port, self.config.backlog)]
         scheme = "https" if self.ssl_context is not None else "http"
         request_ids = RequestIds()
         # The one server→app signal: a zero-argument callable in every request's environ.
@@ -259,13 +243,13 @@ class Server:
 
     def _stop(self, timeout: float | None) -> None:
         if timeout is None:
-            timeout = self.graceful_timeout
+            timeout = self.config.graceful_timeout
         self._connections.drain()
-        if self.drain_delay:
+        if self.config.drain_delay:
             server_logger.info(
-                "draining: readiness answers 503; accepting for %gs more", self.drain_delay
+                "draining: readiness answers 503; accepting for %gs more", self.config.drain_delay
             )
-            gevent.sleep(self.drain_delay)
+            gevent.sleep(self.config.drain_delay)
         for stream in self._streams:
             stream.close()
         busy = len(self._pool)
@@ -293,9 +277,16 @@ class Server:
             self._pool.kill(block=False)
 
 
-def _check_cap(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+def _configured(config: ServerConfig | None, settings: dict[str, Any]) -> ServerConfig:
+    """*config* (or the defaults) with the fields named in *settings* replaced."""
+    config = config or ServerConfig()
+    if settings.get("limits", config.limits) is None:
+        settings["limits"] = Limits()  # "the default limits", as before ServerConfig
+    try:
+        return dataclasses.replace(config, **settings) if settings else config
+    except TypeError:
+        unknown = sorted(set(settings) - {f.name for f in dataclasses.fields(ServerConfig)})
+        raise TypeError(f"unknown server setting(s): {', '.join(unknown)}") from None
 
 
 def serve(
@@ -303,26 +294,18 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
-    connections: int = DEFAULT_CONNECTIONS,
-    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
-    graceful_timeout: float = 30.0,
-    limits: Limits | None = None,
+    config: ServerConfig | None = None,
+    **settings: Any,
 ) -> None:
     """Serve *app* on *host* and *port* until SIGTERM or SIGINT, then stop gracefully.
 
-    Patch with ``gevent.monkey.patch_all()`` before importing the app's modules, or database
-    drivers and ``threading.local`` state will not be cooperative. Raises the process's open
-    file limit and fits *connections* to it, as ``microback serve`` does
+    *config* and keyword *settings* as for :class:`Server`. Patch with
+    ``gevent.monkey.patch_all()`` before importing the app's modules, or database drivers and
+    ``threading.local`` state will not be cooperative. Raises the process's open file limit
+    and fits ``connections`` to it, as ``microback serve`` does
     (:func:`~.fdlimit.fit_connections`). Raises
     :class:`~microback.server.listener.ListenError` if the address cannot be used.
     """
-    _check_cap("connections", connections)
-    Server(
-        app,
-        host=host,
-        port=port,
-        connections=fit_connections(connections),
-        max_concurrent_requests=max_concurrent_requests,
-        graceful_timeout=graceful_timeout,
-        limits=limits,
-    ).serve_forever()
+    config = _configured(config, settings)
+    config = dataclasses.replace(config, connections=fit_connections(config.connections))
+    Server(app, host=host, port=port, config=config).serve_forever()

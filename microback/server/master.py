@@ -110,7 +110,7 @@ class Master:
         self.on_ready = on_ready
         #: Called with the pid of each worker that exited (metrics forget its live gauges).
         self.on_exit = on_exit
-        tls = config.ssl_context is not None
+        tls = config.server.ssl_context is not None
         self.urls = [listener_url(listener_address(s), tls) for s in config.listeners]
         self._workers: dict[int, _Worker] = {}
         self._generation = 1  # the generation that serves
@@ -426,7 +426,10 @@ class Master:
     def _begin_stop(self, name: str) -> None:
         self._stopping = True
         self._stop_deadline = (
-            time.monotonic() + self.config.drain_delay + self.config.graceful_timeout + STOP_MARGIN
+            time.monotonic()
+            + self.config.server.drain_delay
+            + self.config.server.graceful_timeout
+            + STOP_MARGIN
         )
         self._pending = None
         self._reload_again = False
@@ -436,7 +439,7 @@ class Master:
             "received %s: stopping %d worker(s), up to %gs for requests in flight",
             name,
             len(self._workers),
-            self.config.graceful_timeout,
+            self.config.server.graceful_timeout,
         )
         for worker in self._workers.values():
             worker.retiring = True

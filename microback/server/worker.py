@@ -30,17 +30,15 @@ import logging
 import os
 import signal
 import socket
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
 import gevent
 
-from .blocked import DEFAULT_THRESHOLD
+from .config import ServerConfig
 from .heartbeat import Heartbeat
-from .lifecycle import DEFAULT_CONNECTIONS, DEFAULT_MAX_CONCURRENT_REQUESTS, Server
-from .limits import Limits
+from .lifecycle import Server
 from .logs import flush_logs
 
 if TYPE_CHECKING:
@@ -61,20 +59,14 @@ class WorkerConfig:
     """What every worker needs: how to load the app, the sockets, and the server's settings.
 
     *load* imports and returns the WSGI application; ``str()`` of what it raises is the
-    one-line reason the master logs. *timeout* is the master's ``--timeout``: workers beat
-    several times within it. *drain_delay* is the server's (see :mod:`.lifecycle`).
+    one-line reason the master logs. *server* is each worker's server settings. *timeout* is
+    the master's ``--timeout``: workers beat several times within it.
     """
 
     load: Callable[[], WSGIApplication]
     listeners: tuple[socket.socket, ...]
-    connections: int = DEFAULT_CONNECTIONS
-    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
-    graceful_timeout: float = 30.0
-    limits: Limits = field(default_factory=Limits)
-    ssl_context: ssl.SSLContext | None = None
+    server: ServerConfig = field(default_factory=ServerConfig)
     timeout: float = 30.0
-    drain_delay: float = 0.0
-    blocked_loop_threshold: float | None = DEFAULT_THRESHOLD
     #: Called with the application after the graceful stop (the app's shutdown hooks).
     stopped: Callable[[WSGIApplication], None] | None = None
 
@@ -112,15 +104,9 @@ def _serve(config: WorkerConfig, heartbeat: Heartbeat, report_fd: int) -> int:
     server = Server(
         app,
         listeners=config.listeners,
-        connections=config.connections,
-        max_concurrent_requests=config.max_concurrent_requests,
-        graceful_timeout=config.graceful_timeout,
-        limits=config.limits,
-        ssl_context=config.ssl_context,
+        config=config.server,
         multiprocess=True,
         announce=False,
-        drain_delay=config.drain_delay,
-        blocked_loop_threshold=config.blocked_loop_threshold,
     )
     server.start()
     gevent.spawn(_beat, heartbeat, min(1.0, config.timeout / 4), server, master)
