@@ -8,10 +8,12 @@ from werkzeug.exceptions import HTTPException as HTTPException
 from .app import App as App
 from .health import Health as Health
 from .health import enable_health as enable_health
+from .http import FieldError as FieldError
 from .http import InvalidField as InvalidField
 from .http import InvalidParameter as InvalidParameter
 from .http import JSONObject as JSONObject
 from .http import MissingField as MissingField
+from .http import Problem as Problem
 from .http import Request as Request
 from .http import Response as Response
 from .http import abort as abort
@@ -23,5 +25,6 @@ from .routing import Route as Route
 from .routing import Router as Router
 from .settings import Settings as Settings
 from .settings import SettingsError as SettingsError
+from .validation import Body as Body
 
 __version__ = "0.1.0.dev0"

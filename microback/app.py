@@ -26,9 +26,18 @@ from werkzeug.wrappers import Response as _WerkzeugResponse
 
 from .hosts import ForwardedHeaders, HostAllowList
 from .http import BodyTooLarge, Request, Response, error_response, json_dumps
-from .routing import Route, Router, RouteTable, _Entry, _handler_name
+from .routing import (
+    Route,
+    Router,
+    RouteTable,
+    _Entry,
+    _handler_name,
+    check_handler_signature,
+    path_variables,
+)
 from .security_headers import SecurityHeaders
 from .settings import Settings
+from .validation import declared_input, with_declared_input
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -91,6 +100,13 @@ class App(Router):
 
     def _add(self, entry: _Entry) -> None:
         super()._add(entry)
+        # A declared body is read at registration, once; the table gets the handler that
+        # fills it, after the original's signature is checked with it (docs/validation.md).
+        declared = declared_input(entry.handler, path_variables(entry.path))
+        if declared:
+            names = [item.name for item in declared]
+            check_handler_signature(entry.handler, entry.path, entry.methods, names)
+            entry = entry._replace(handler=with_declared_input(entry.handler, declared))
         self._table.add(entry)
         self._route_paths[entry.endpoint] = entry.path
 

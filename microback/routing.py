@@ -46,6 +46,7 @@ __all__ = [
     "Router",
     "check_handler_signature",
     "guard_handler",
+    "path_variables",
 ]
 
 Handler = Callable[..., Any]
@@ -150,25 +151,28 @@ def guard_handler(wrapper: _H, handler: Handler, decorator: str) -> _H:
     return wrapper
 
 
-def check_handler_signature(handler: Handler, path: str, methods: Iterable[str]) -> None:
+def check_handler_signature(
+    handler: Handler, path: str, methods: Iterable[str], declared: Iterable[str] = ()
+) -> None:
     """Raise ``TypeError`` unless ``handler(request, **url_values)`` can be called for ``path``.
 
     Each function a microback guard (``@login_required``...) wraps is checked too; another
     decorator's wrapper is taken at its word, since only it knows what it passes on.
-    A callable whose signature cannot be read is left to fail when called.
+    A callable whose signature cannot be read is left to fail when called. ``declared``
+    names the parameters filled from the request (a declared body).
     """
-    variables = [found["variable"] for found in _VARIABLE.finditer(path)]
+    filled = dict.fromkeys([*path_variables(path), *declared])
     for function in _wrapped_chain(handler):
         try:
             signature = inspect.signature(function, follow_wrapped=False)
         except (TypeError, ValueError):
             return
         try:
-            signature.bind(None, **dict.fromkeys(variables))
+            signature.bind(None, **filled)
         except TypeError as exc:
             target = getattr(function, "func", function)  # functools.partial: its function
             name = getattr(target, "__name__", "handler")
-            wanted = ", ".join(["request", *variables])
+            wanted = ", ".join(["request", *filled])
             raise TypeError(
                 f"the handler {_handler_name(target)}{signature} for "
                 f"{' '.join(sorted(methods))} {path} cannot be called as {name}({wanted}) "
@@ -177,6 +181,11 @@ def check_handler_signature(handler: Handler, path: str, methods: Iterable[str])
             ) from None
         if getattr(function, _FORWARDS, None) is not function:
             return
+
+
+def path_variables(path: str) -> list[str]:
+    """The names of the variables in a route path, in order."""
+    return [found["variable"] for found in _VARIABLE.finditer(path)]
 
 
 def _check_methods(methods: Iterable[str] | None) -> None:

@@ -11,7 +11,8 @@ import pytest
 PACKAGE = Path(__file__).parent.parent / "microback"
 
 LAYERS = (
-    *("http", "routing", "hosts", "security_headers", "header_defaults", "settings", "app"),
+    *("http", "routing", "hosts", "security_headers", "header_defaults", "settings"),
+    *("validation", "app"),
     *("security", "db", "server", "cli", "testing", "blocking"),
 )
 
@@ -38,6 +39,8 @@ FORBIDDEN = {
     "hosts": {"app", "http", "routing", "settings", "db", "security", "server", "cli", "testing"},
     "security_headers": {"app", "http", "routing", "db", "security", "server", "cli", "testing"},
     "settings": {"app", "http", "routing", "db", "security", "server", "cli", "testing"},
+    # Declared input builds on http; app fills it in at registration.
+    "validation": {"app", "routing", "db", "security", "server", "cli", "testing"},
     "app": {"db", "security", "server", "cli", "testing", "blocking"},
     "security": {"server", "cli", "testing"},
     # db plugs into app through its hooks; security and testing build on db, not the reverse.

@@ -14,6 +14,8 @@ from .params import InvalidParameter as InvalidParameter
 from .params import JSONObject as JSONObject
 from .params import MissingField as MissingField
 from .params import Params as Params
+from .problem import FieldError as FieldError
+from .problem import Problem as Problem
 from .request import BodyTooLarge as BodyTooLarge
 from .request import Request as Request
 from .request import ServingApp as ServingApp
@@ -25,12 +27,14 @@ from .response import redirect as redirect
 
 __all__ = [
     "BodyTooLarge",
+    "FieldError",
     "HeadersLike",
     "InvalidField",
     "InvalidParameter",
     "JSONObject",
     "MissingField",
     "Params",
+    "Problem",
     "Request",
     "Response",
     "ServingApp",

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from werkzeug.exceptions import HTTPException, default_exceptions
 
+from .json_codec import json_dumps
+from .problem import PROBLEM_JSON, Problem, problem_document
 from .response import HeadersLike, Response, json_response
 
 if TYPE_CHECKING:
@@ -56,7 +58,8 @@ def prefers_json(request: Request | None) -> bool:
 def error_response(
     request: Request | None, error: HTTPException, *, detail: str | None = None
 ) -> Response:
-    """Answer an HTTP error as ``{"error": {"status", "message"}}`` or a small HTML page.
+    """Answer an HTTP error as ``{"error": {"status", "message"}}`` or a small HTML page;
+    a :class:`Problem` as an RFC 9457 problem document, whatever the client accepts.
 
     Headers the error carries (``Allow`` on a 405, ``WWW-Authenticate`` on a 401,
     ``Retry-After``, and any given to :func:`abort`) are kept. ``detail`` (a traceback, in
@@ -66,6 +69,9 @@ def error_response(
     message = error.description or error.name
     headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
     headers.extend(getattr(error, "extra_headers", ()))
+    if isinstance(error, Problem) and detail is None:
+        document = problem_document(status, message, error.errors)
+        return Response.buffered(json_dumps(document).encode(), status, PROBLEM_JSON, headers)
     if prefers_json(request):
         body: dict[str, Any] = {"status": status, "message": message}
         if detail is not None:
