@@ -26,5 +26,6 @@ from .routing import Router as Router
 from .settings import Settings as Settings
 from .settings import SettingsError as SettingsError
 from .validation import Body as Body
+from .validation import Query as Query
 
 __version__ = "0.1.0.dev0"

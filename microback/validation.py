@@ -28,9 +28,9 @@ from typing import Annotated, Any, NamedTuple, Union
 import msgspec
 
 from .http import Request
-from .http.problem import FieldError, Problem
+from .http.problem import FieldError, Location, Problem
 
-__all__ = ["MAX_ERRORS", "Body", "declared_input"]
+__all__ = ["MAX_ERRORS", "Body", "Query", "declared_input", "with_declared_input"]
 
 #: At most this many invalid fields are listed: a huge array of wrong items is one response.
 MAX_ERRORS = 100
@@ -42,6 +42,15 @@ Path = tuple[str | int, ...]
 class Body:
     """Marks a parameter as the JSON body, for a type that is not a model (``list[Item]``),
     or to accept unknown fields: ``Annotated[Note, Body(forbid_unknown_fields=False)]``."""
+
+    forbid_unknown_fields: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Query:
+    """Marks a parameter as the query string, for a model whose fields are its parameters:
+    ``filters: Annotated[Filters, Query()]``. A field typed as a list takes every value of
+    a repeated parameter (``?tag=a&tag=b``); text is converted to the declared types."""
 
     forbid_unknown_fields: bool = True
 
@@ -165,22 +174,30 @@ def _code(message: str) -> str:
 
 
 class _Collector:
-    """The slow pass: every invalid field of ``raw`` against the declared type."""
+    """The slow pass: every invalid field of ``raw`` against the declared type.
 
-    def __init__(self, forbid_unknown: bool) -> None:
+    ``strict=False`` is msgspec's conversion of text to numbers, booleans..., for a query
+    string, whose values are all text.
+    """
+
+    def __init__(
+        self, forbid_unknown: bool, location: Location = "body", *, strict: bool = True
+    ) -> None:
         self.forbid_unknown = forbid_unknown
+        self.location: Location = location
+        self.strict = strict
         self.errors: list[FieldError] = []
 
     def add(self, path: Path, message: str, code: str) -> None:
         if len(self.errors) < MAX_ERRORS:
-            self.errors.append(FieldError("body", path, message, code))
+            self.errors.append(FieldError(self.location, path, message, code))
 
     def walk(self, raw: Any, annotation: Any, path: Path) -> None:
         if len(self.errors) >= MAX_ERRORS:
             return
         failure: msgspec.ValidationError | None = None
         try:
-            msgspec.convert(raw, annotation)
+            msgspec.convert(raw, annotation, strict=self.strict)
         except msgspec.ValidationError as exc:
             failure = exc
         before = len(self.errors)
@@ -306,12 +323,44 @@ def _past_64_bits(raw: Any, path: Path, collector: _Collector) -> None:
             stack.extend((item, (*where, index)) for index, item in enumerate(value))
 
 
-def _failed(errors: list[FieldError]) -> Problem:
+_MANY = (list, set, frozenset, tuple)
+
+
+class _DeclaredQuery(NamedTuple):
+    name: str
+    type: Any
+    fields: tuple[tuple[str, bool], ...]  # each field's name, and whether it takes a list
+    forbid_unknown: bool
+
+    def read(self, request: Request) -> Any:
+        args = request.args
+        raw: dict[str, Any] = {}
+        for name, many in self.fields:
+            if name in args:
+                raw[name] = args.getlist(name) if many else args[name]
+        try:
+            value = msgspec.convert(raw, self.type, strict=False)
+        except msgspec.ValidationError:
+            value = None
+        collector = _Collector(self.forbid_unknown, "query", strict=False)
+        if self.forbid_unknown:
+            known = {name for name, _ in self.fields}
+            for key in args:
+                if key not in known:
+                    collector.add((key,), "unknown query parameter: remove it", "unknown_field")
+        if value is None:
+            collector.walk(raw, self.type, ())
+        if collector.errors:
+            raise _failed(collector.errors, "the query string")
+        return value
+
+
+def _failed(errors: list[FieldError], what: str = "the request body") -> Problem:
     count = len(errors)
     listed = f"{count} invalid field{'s' if count != 1 else ''}"
     if count >= MAX_ERRORS:
         listed = f"at least {count} invalid fields (the first {MAX_ERRORS} are listed)"
-    return Problem(422, f"the request body does not validate: {listed}", errors)
+    return Problem(422, f"{what} does not validate: {listed}", errors)
 
 
 def _raw(data: bytes) -> Any:
@@ -331,17 +380,35 @@ def _malformed(error: Exception) -> str:
     return f"malformed JSON in the request body: {text}"
 
 
-def _declared_body(annotation: Any) -> Body | None:
+def _marker(annotation: Any) -> Body | Query | None:
+    """Where a parameter comes from: its marker, or the body for a model without one."""
     base, metadata = _strip(annotation)
     for item in metadata:
-        if isinstance(item, Body):
+        if isinstance(item, Body | Query):
             return item
-        if item is Body:
-            return Body()
+        if item is Body or item is Query:
+            return item()
     return Body() if _is_model(base) else None
 
 
-def declared_input(handler: Any, variables: Iterable[str]) -> list[_Declared]:
+def _query(name: str, annotation: Any, marker: Query, owner: str) -> _DeclaredQuery:
+    base, _ = _strip(annotation)
+    if not _is_model(base):
+        raise TypeError(
+            f"the query parameter {name!r} of {owner} must be a dataclass, TypedDict or "
+            f"msgspec.Struct whose fields are the query's parameters, got {annotation!r}"
+        )
+    # msgspec reads a type's annotations once and keeps them on it: now, while its module is
+    # loaded, rather than at the first request.
+    msgspec.json.Decoder(annotation)
+    fields = tuple(
+        (field.wire_name, typing.get_origin(_strip(field.type)[0]) in _MANY)
+        for field in _fields(base)
+    )
+    return _DeclaredQuery(name, annotation, fields, marker.forbid_unknown_fields)
+
+
+def declared_input(handler: Any, variables: Iterable[str]) -> list[_Declared | _DeclaredQuery]:
     """The parameters of ``handler`` filled from the request, read once at registration.
 
     The first parameter (the request) and the URL values are not; neither is a parameter
@@ -355,15 +422,21 @@ def declared_input(handler: Any, variables: Iterable[str]) -> list[_Declared]:
     except (TypeError, ValueError, NameError):
         return []
     skip = set(variables)
-    declared: list[_Declared] = []
+    declared: list[_Declared | _DeclaredQuery] = []
     for position, parameter in enumerate(signature.parameters.values()):
         if position == 0 or parameter.name in skip or parameter.name not in hints:
             continue
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
         annotation = hints[parameter.name]
-        body = _declared_body(annotation)
+        body = _marker(annotation)
         if body is None:
+            continue
+        if isinstance(body, Query):
+            try:
+                declared.append(_query(parameter.name, annotation, body, target.__qualname__))
+            except NameError as exc:
+                raise TypeError(f"cannot resolve the type of {parameter.name!r}: {exc}") from None
             continue
         try:
             decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(annotation)
@@ -386,20 +459,28 @@ def declared_input(handler: Any, variables: Iterable[str]) -> list[_Declared]:
         declared.append(
             _Declared(parameter.name, annotation, decoder, body.forbid_unknown_fields, walk)
         )
-    if len(declared) > 1:
-        names = ", ".join(item.name for item in declared)
-        raise TypeError(f"{target.__qualname__} declares several bodies ({names}); one at most")
+    for kind, what in ((_Declared, "bodies"), (_DeclaredQuery, "query models")):
+        same = [item.name for item in declared if isinstance(item, kind)]
+        if len(same) > 1:
+            names = ", ".join(same)
+            raise TypeError(
+                f"{target.__qualname__} declares several {what} ({names}); one at most"
+            )
     return declared
 
 
-def with_declared_input(handler: Any, declared: list[_Declared]) -> Any:
-    """``handler``, or a wrapper that fills the declared parameters before calling it."""
+def with_declared_input(handler: Any, declared: list[_Declared | _DeclaredQuery]) -> Any:
+    """``handler``, or a wrapper that fills the declared parameters before calling it.
+
+    The query is read before the body, so a request wrong in both names the query first.
+    """
     if not declared:
         return handler
-    (body,) = declared
+    ordered = sorted(declared, key=lambda item: isinstance(item, _Declared))
 
     def call(request: Request, **values: Any) -> Any:
-        values[body.name] = body.read(request)
+        for item in ordered:
+            values[item.name] = item.read(request)
         return handler(request, **values)
 
     functools.update_wrapper(call, handler)

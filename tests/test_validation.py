@@ -14,7 +14,7 @@ from typing import Annotated, Literal, TypedDict
 import msgspec
 import pytest
 
-from microback import App, Body
+from microback import App, Body, Query
 from microback.testing import TestClient
 
 PROBLEM = "application/problem+json"
@@ -57,6 +57,14 @@ class Person(TypedDict):
 class Line:
     start: Point
     end: Point
+
+
+@dataclasses.dataclass
+class Filters:
+    q: Annotated[str, msgspec.Meta(min_length=2)]
+    page: Annotated[int, msgspec.Meta(ge=1)] = 1
+    tags: list[Literal["new", "old"]] = dataclasses.field(default_factory=list)
+    exact: bool = False
 
 
 class Opaque:
@@ -113,6 +121,14 @@ def api() -> TestClient:
     @app.post("/notes/<int:note_id>")
     def annotate(request, note_id: int, point: Point):
         return {"note": note_id, "x": point.x}
+
+    @app.get("/search")
+    def search(request, filters: Annotated[Filters, Query()]):
+        return {"q": filters.q, "page": filters.page, "tags": filters.tags, "exact": filters.exact}
+
+    @app.post("/search/<int:shelf>")
+    def search_and_add(request, shelf: int, filters: Annotated[Filters, Query], point: Point):
+        return {"shelf": shelf, "q": filters.q, "x": point.x}
 
     @app.post("/plain")
     def plain(request):
@@ -344,3 +360,40 @@ def test_a_problem_is_json_even_for_a_browser(api):
         status=422,
     )
     assert _errors(_problem(response, 422)) == {("y",): "missing"}
+
+
+def test_a_declared_query_is_converted_from_text(api):
+    assert api.get("/search?q=milk").json == {"q": "milk", "page": 1, "tags": [], "exact": False}
+    response = api.get("/search?q=milk&page=3&tags=new&tags=old&exact=true")
+    assert response.json == {"q": "milk", "page": 3, "tags": ["new", "old"], "exact": True}
+
+
+def test_every_invalid_query_parameter_is_listed(api):
+    response = api.get("/search?q=m&page=zero&tags=new&tags=blue&exact=maybe&sort=x", status=422)
+    document = _problem(response, 422)
+    assert _errors(document) == {
+        ("q",): "length",
+        ("page",): "type",
+        ("tags", 1): "enum",
+        ("exact",): "type",
+        ("sort",): "unknown_field",
+    }
+    assert {error["location"] for error in document["errors"]} == {"query"}
+    assert document["detail"] == "the query string does not validate: 5 invalid fields"
+    assert _errors(api.get("/search", status=422).json) == {("q",): "missing"}
+
+
+def test_query_url_values_and_body_together(api):
+    response = api.post_json("/search/4?q=milk", {"x": 1, "y": 2})
+    assert response.json == {"shelf": 4, "q": "milk", "x": 1}
+    response = api.post_json("/search/4?q=m", {"x": 1}, status=422)
+    assert _problem(response, 422)["errors"][0]["location"] == "query"
+
+
+def test_a_query_that_is_not_a_model_is_an_error_at_registration():
+    app = App(secret_key="x" * 32)
+    with pytest.raises(TypeError, match=r"must be a dataclass, TypedDict or msgspec\.Struct"):
+
+        @app.get("/x")
+        def take(request, page: Annotated[int, Query()]):
+            return {}

@@ -13,7 +13,7 @@ from typing import Any, Literal, NamedTuple
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-__all__ = ["PROBLEM_JSON", "FieldError", "Problem", "problem_document"]
+__all__ = ["PROBLEM_JSON", "FieldError", "Location", "Problem", "problem_document"]
 
 PROBLEM_JSON = "application/problem+json"
 
