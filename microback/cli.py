@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="on stop, how long to go on accepting while readiness answers 503, so a load "
         "balancer stops sending first (%(default)g)",
     )
-    # Two caps (see microback/server/lifecycle.py): open connections are cheap, and many may
+    # Two caps (see microback/server/server.py): open connections are cheap, and many may
     # be slow clients still sending their heads; requests in the app are what costs.
     serve.add_argument(
         "--connections",

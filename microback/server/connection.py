@@ -40,14 +40,14 @@ from ._gevent import wrapped_socket
 from .access_log import access_logger, log_access
 from .body import EMPTY_BODY, EmptyBody, RequestBody
 from .config import ServerConfig
-from .connections import Connections, has_pending_input, wake_reader, wake_with_eof
 from .context import bind
 from .environ import connection_environ, request_environ
 from .errors import ClientError, RequestError
 from .limits import Limits
 from .logs import query_masker
 from .parsing import Message, RequestParser
-from .response import CONTINUE, Response, error_response
+from .response import CONTINUE, ResponseWriter, refusal_response
+from .waiting import Connections, has_pending_input, wake_reader, wake_with_eof
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -134,7 +134,7 @@ class Connection:
         self._eof = False
         self._message: Message | None = None
         self._input: RequestBody | EmptyBody | None = None
-        self._response: Response | None = None
+        self._response: ResponseWriter | None = None
         self._cut_short: str | None = None  # why the response in progress was cut short
 
     # -- the loop
@@ -271,7 +271,7 @@ class Connection:
             before_head = self._check_request
         environ = request_environ(self.environ, message, wsgi_input)
         environ["microback.request_id"] = request_id
-        response = Response(
+        response = ResponseWriter(
             self._send,
             head_request=message.method == "HEAD",
             keep_alive=message.keep_alive and not message.upgrade,
@@ -336,7 +336,7 @@ class Connection:
         self,
         message: Message,
         environ: dict[str, Any],
-        response: Response,
+        response: ResponseWriter,
         started: float,
         request_id: str,
         incomplete: str | None,
@@ -370,7 +370,7 @@ class Connection:
             self._response.close = True
 
     def _app_failed(
-        self, exc: Exception, message: Message, response: Response, request_id: str
+        self, exc: Exception, message: Message, response: ResponseWriter, request_id: str
     ) -> bool:
         error = message.error
         if isinstance(exc, RequestError) and error is not None:
@@ -388,7 +388,7 @@ class Connection:
             return False
         response.code = error.status
         response.close = True
-        self._send(error_response(error.status_line, error.reason, request_id))
+        self._send(refusal_response(error.status_line, error.reason, request_id))
         return False
 
     def _request_id(self, message: Message) -> str:
@@ -437,7 +437,7 @@ class Connection:
             request_id = message.request_id.decode("ascii")
         _log_refusal(self.client, error, request_id)
         try:
-            self._send(error_response(error.status_line, error.reason, request_id))
+            self._send(refusal_response(error.status_line, error.reason, request_id))
         except ConnectionLost:
             pass
         finally:
@@ -504,7 +504,7 @@ class Connection:
             self.sock.close()
 
 
-def _write(result: Iterable[bytes], response: Response) -> None:
+def _write(result: Iterable[bytes], response: ResponseWriter) -> None:
     """Send the application's body: at once if it is a list or tuple, else piece by piece."""
     if not response.head_sent and type(result) in (list, tuple):
         items: Any = result

@@ -1,6 +1,6 @@
 """Write a WSGI response: check what the application passes, frame it, send it in few calls.
 
-:meth:`Response.start_response` checks the status and headers at once, so a bad header fails
+:meth:`ResponseWriter.start_response` checks the status and headers at once, so a bad header fails
 in the application's own call with its traceback: a name that is not an RFC 9110 token, a
 value with CR, LF or NUL (header injection; never split into two headers), a value that is not
 latin-1, a Content-Length that is not digits — each an :class:`InvalidResponse`, answered 500
@@ -91,7 +91,7 @@ def date_header() -> bytes:
     return _date_line
 
 
-def error_response(status_line: str, reason: str, request_id: str | None = None) -> bytes:
+def refusal_response(status_line: str, reason: str, request_id: str | None = None) -> bytes:
     """A complete ``Connection: close`` response with a one-line plain-text body.
 
     It carries the default security headers (``nosniff``, no framing, ...), as the app's own
@@ -106,7 +106,7 @@ def error_response(status_line: str, reason: str, request_id: str | None = None)
     return head + date_header() + SERVER_HEADER + b"\r\n" + body
 
 
-class Response:
+class ResponseWriter:
     """The response to one request, from ``start_response`` to the last byte.
 
     *send* writes bytes to the client. *head_request* suppresses the body; *keep_alive* is

@@ -38,8 +38,8 @@ import gevent
 
 from .config import ServerConfig
 from .heartbeat import Heartbeat
-from .lifecycle import Server
 from .logs import flush_logs
+from .server import Server
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication

@@ -28,7 +28,7 @@ A graceful stop, on SIGTERM or SIGINT (Ctrl-C) or :meth:`Server.stop`:
 1. close the listening socket, so new connections are refused at once;
 2. mark every response still to be sent with ``Connection: close``: each open connection
    serves one more request at most, and one idle closes at its keep-alive timeout (closing
-   it at once would lose a request its client may be sending; see :mod:`.connections`);
+   it at once would lose a request its client may be sending; see :mod:`.waiting`);
 3. wait up to ``graceful_timeout`` seconds for the connections to finish;
 4. cut off whatever is still running, and return.
 
@@ -61,7 +61,6 @@ from gevent.server import StreamServer
 from .blocked import start_monitor
 from .config import ServerConfig
 from .connection import Connection, RequestIds, Site
-from .connections import Connections
 from .environ import base_environ
 from .errors import RequestError
 from .fdlimit import fit_connections
@@ -74,6 +73,7 @@ from .listener import (
     prepare_listener,
 )
 from .tls import PlainHTTP, accept_tls
+from .waiting import Connections
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
