@@ -1,4 +1,4 @@
-"""``Server`` and ``Limits`` used from Python, and the limit options of ``microback serve``.
+"""``Server`` and ``Limits`` used from Python (microback/server/server.py, limits.py).
 
 The in-process tests run the server in this (unpatched) process and talk to it through
 gevent's own sockets, so both sides cooperate on one event loop.
@@ -7,15 +7,12 @@ gevent's own sockets, so both sides cooperate on one event loop.
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 
 import gevent
 import gevent.socket
 import pytest
 
 from microback.server import Limits, Server
-
-from .conftest import run_microback, stderr_lines
 
 
 def _hello(environ: dict[str, object], start_response: object) -> list[bytes]:
@@ -67,31 +64,3 @@ def test_server_serves_on_a_socket_bound_elsewhere_and_stops_on_request() -> Non
 def test_limits_refuse_bad_values_by_name(arguments: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Limits(**arguments)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
-    ("option", "value", "message"),
-    [
-        ("--max-body-size", "ten", "'ten' is not a size in bytes"),
-        ("--max-header-size", "0", "must be 1 or more, not 0"),
-        ("--header-timeout", "0", "must be more than 0 seconds, not 0"),
-        ("--max-header-count", "-3", "must be 1 or more, not -3"),
-    ],
-)
-def test_bad_limit_options_are_one_line_errors(
-    tmp_path: Path, option: str, value: str, message: str
-) -> None:
-    result = run_microback("serve", "app:app", option, value, cwd=tmp_path)
-
-    assert result.returncode == 2
-    assert message in stderr_lines(result)[-1]
-    assert "Traceback" not in result.stderr
-
-
-def test_size_options_take_suffixes() -> None:
-    from microback.cli import build_parser
-
-    args = build_parser().parse_args(["serve", "app:app", "--max-body-size", "2M"])
-
-    assert args.max_body_size == 2 * 1024 * 1024
-    assert build_parser().parse_args(["serve", "a:b", "--max-body-size", "0"]).max_body_size == 0
