@@ -24,6 +24,7 @@ from werkzeug.routing import BaseConverter, RequestRedirect
 from werkzeug.utils import cached_property
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
+from .declared_output import declared_output, with_declared_output
 from .hosts import ForwardedHeaders, HostAllowList
 from .http import BodyTooLarge, Request, Response, error_response, json_dumps
 from .routing import (
@@ -103,10 +104,12 @@ class App(Router):
         # A declared body is read at registration, once; the table gets the handler that
         # fills it, after the original's signature is checked with it (docs/validation.md).
         declared = declared_input(entry.handler, path_variables(entry.path))
-        if declared:
+        output = declared_output(entry.handler)
+        if declared or output is not None:
             names = [item.name for item in declared]
             check_handler_signature(entry.handler, entry.path, entry.methods, names)
-            entry = entry._replace(handler=with_declared_input(entry.handler, declared))
+            handler = with_declared_output(entry.handler, output)
+            entry = entry._replace(handler=with_declared_input(handler, declared))
         self._table.add(entry)
         self._route_paths[entry.endpoint] = entry.path
 

@@ -30,7 +30,7 @@ import msgspec
 from .http import Request
 from .http.problem import FieldError, Location, Problem
 
-__all__ = ["MAX_ERRORS", "Body", "Query", "declared_input", "with_declared_input"]
+__all__ = ["MAX_ERRORS", "Body", "Query", "declared_input", "models_in", "with_declared_input"]
 
 #: At most this many invalid fields are listed: a huge array of wrong items is one response.
 MAX_ERRORS = 100
@@ -114,7 +114,7 @@ def _children(annotation: Any) -> Iterable[Any]:
     return [arg for arg in typing.get_args(base) if arg is not Ellipsis]
 
 
-def _models(annotation: Any) -> list[type]:
+def models_in(annotation: Any) -> list[type]:
     """Every model in a declared type, its fields read now: a type's annotations can only
     be resolved while its module is loaded, and a request must not be where that fails."""
     found: list[type] = []
@@ -447,7 +447,7 @@ def declared_input(handler: Any, variables: Iterable[str]) -> list[_Declared | _
                 f"msgspec cannot decode: {exc}"
             ) from None
         try:
-            models = _models(annotation)
+            models = models_in(annotation)
         except NameError as exc:
             raise TypeError(
                 f"the body parameter {parameter.name!r} of {target.__qualname__} has a type "

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).parent.parent / "microback"
 
 LAYERS = (
     *("http", "routing", "hosts", "security_headers", "header_defaults", "settings"),
-    *("validation", "app"),
+    *("validation", "declared_output", "app"),
     *("security", "db", "server", "cli", "testing", "blocking"),
 )
 
@@ -41,6 +41,7 @@ FORBIDDEN = {
     "settings": {"app", "http", "routing", "db", "security", "server", "cli", "testing"},
     # Declared input builds on http; app fills it in at registration.
     "validation": {"app", "routing", "db", "security", "server", "cli", "testing"},
+    "declared_output": {"app", "routing", "db", "security", "server", "cli", "testing"},
     "app": {"db", "security", "server", "cli", "testing", "blocking"},
     "security": {"server", "cli", "testing"},
     # db plugs into app through its hooks; security and testing build on db, not the reverse.
