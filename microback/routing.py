@@ -3,11 +3,11 @@
 Rules, converters and URL building are werkzeug's. What is ours is the registry in front:
 rules are added to the werkzeug ``Map`` as they are declared, so a bad path or an unknown
 converter fails at import time. Two shortcuts answer the common request before werkzeug's
-matcher, which costs ~5 µs: paths without converters are kept in a dict, and each rule with
-converters is compiled to one regular expression, filed under its first path segment. A
-shortcut answers only when it finds exactly one rule for the path and method; everything
-else (no match, several, a redirect, a 405) is werkzeug's to decide, so the answers are
-werkzeug's.
+matcher, which costs more than the rest of a small request: paths without converters are
+kept in a dict, and each rule with converters is compiled to one regular expression, filed
+under its first path segment. A shortcut answers only when it finds exactly one rule for the
+path and method; everything else (no match, several, a redirect, a 405) is werkzeug's to
+decide, so the answers are werkzeug's.
 """
 
 from __future__ import annotations
@@ -469,7 +469,7 @@ class RouteTable:
         return Match(endpoint, self.handlers[endpoint], dict(values))
 
     def _surely_absent(self, path: str) -> bool:
-        """Tell whether werkzeug would answer 404, without running its matcher (~5 µs).
+        """Tell whether werkzeug would answer 404, without running its (costly) matcher.
 
         It answers otherwise when a rule takes the path with another method (405), the path
         with a slash added (a redirect), or the path with repeated slashes merged.

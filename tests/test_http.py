@@ -417,3 +417,23 @@ def test_add_vary_lists_each_name_once(app, client, before, after):
         return response
 
     assert client.get("/").headers.getall("Vary") == [after]
+
+
+def test_request_user_and_session_are_typed_attributes_that_extensions_fill(app):
+    # Typed for mypy (no "type: ignore" where they are read), but declared only: an app
+    # without the security extensions has neither, and the extensions can still add them.
+    from microback import Request
+
+    assert Request.__annotations__["session"] == "SessionState"
+    assert Request.__annotations__["user"] == "Any"
+    assert not hasattr(app.request_class, "user")
+    assert not hasattr(app.request_class, "session")
+    app.add_request_property("user", lambda request: "someone")
+
+    @app.get("/")
+    def index(request):
+        return {"user": request.user}
+
+    from microback.testing import TestClient
+
+    assert TestClient(app).get("/").json == {"user": "someone"}

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 import peewee
 from werkzeug.exceptions import HTTPException
 
-from ..http import error_response
+from ..http import SAFE_METHODS, error_response
 from ..redact import mask_url
 from .backends import Options, build
 from .errors import (
@@ -53,7 +53,6 @@ __all__ = ["Atomic", "Database", "non_atomic"]
 logger = logging.getLogger("microback.db")
 
 ENV_VARIABLE = "DATABASE_URL"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _TRANSACTION = "microback.db.transaction"
 _NON_ATOMIC = "microback_non_atomic"
 _BEFORE_COMMIT = "microback.db.before_commit"

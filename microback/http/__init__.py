@@ -16,9 +16,11 @@ from .params import MissingField as MissingField
 from .params import Params as Params
 from .problem import FieldError as FieldError
 from .problem import Problem as Problem
+from .request import SAFE_METHODS as SAFE_METHODS
 from .request import BodyTooLarge as BodyTooLarge
 from .request import Request as Request
 from .request import ServingApp as ServingApp
+from .request import SessionState as SessionState
 from .response import HeadersLike as HeadersLike
 from .response import Response as Response
 from .response import add_vary as add_vary
@@ -26,6 +28,7 @@ from .response import json_response as json_response
 from .response import redirect as redirect
 
 __all__ = [
+    "SAFE_METHODS",
     "BodyTooLarge",
     "FieldError",
     "HeadersLike",
@@ -38,6 +41,7 @@ __all__ = [
     "Request",
     "Response",
     "ServingApp",
+    "SessionState",
     "abort",
     "add_vary",
     "error_response",

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from ._stdlib_json import compact_c_encoder
 from .params import _shown
 
 __all__ = ["json_dumps", "json_loads"]
@@ -35,24 +36,15 @@ def _json_default(value: Any) -> Any:
 
 
 # One encoder for every call: json.dumps() with any option but the defaults builds a new
-
 # JSONEncoder each time, which cost more than encoding a small object.
 _encoder = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
 )
 # And the C encoder under it, made once: JSONEncoder.encode() builds it anew on every call,
-# which was two thirds of encoding {"message": "Hello, World!"} (1.28 -> 0.43 us). It is
-# made without the dict of objects being encoded that finds cycles, because one shared dict
-# would be corrupted by concurrent calls; C recursion has its own guard, so a cycle ends in a
-# RecursionError, answered below as JSONEncoder's ValueError.
-_make_c_encoder = getattr(json.encoder, "c_make_encoder", None)  # None without the C module
-_c_encoder = (
-    _make_c_encoder(
-        None, _json_default, json.encoder.encode_basestring, None, ":", ",", False, False, False
-    )
-    if _make_c_encoder is not None
-    else None
-)
+# which was most of the cost of encoding a small object (figures in CHANGES.md, issue 6). A
+# value that contains itself ends in a RecursionError, answered below as JSONEncoder's
+# ValueError (see _stdlib_json).
+_c_encoder = compact_c_encoder(_json_default)
 
 
 def json_dumps(value: Any) -> str:

@@ -9,16 +9,16 @@ this package never imports :mod:`microback.app`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
-from werkzeug._internal import _wsgi_decoding_dance
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.utils import cached_property
 from werkzeug.wrappers import Request as _WerkzeugRequest
-from werkzeug.wsgi import LimitedStream, _get_server, get_input_stream
+from werkzeug.wsgi import LimitedStream, get_input_stream
 
+from ._werkzeug import decode_wsgi_path, server_of
 from .json_codec import json_dumps, json_loads
 from .params import JSONObject, Params, _json_kind
 
@@ -29,7 +29,36 @@ if TYPE_CHECKING:
 
     from ..settings import Settings
 
-__all__ = ["BodyTooLarge", "Request", "ServingApp"]
+__all__ = ["SAFE_METHODS", "BodyTooLarge", "Request", "ServingApp", "SessionState"]
+
+#: Methods that must not change anything (RFC 9110 9.2.1): no CSRF check, no transaction.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+class SessionState(Protocol):
+    """What ``request.session`` holds: a dict of str keys (:class:`microback.security.Session`)."""
+
+    #: Whether the session changed and must be saved.
+    modified: bool
+
+    def __getitem__(self, key: str, /) -> Any: ...
+    def __setitem__(self, key: str, value: Any, /) -> None: ...
+    def __delitem__(self, key: str, /) -> None: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def __len__(self) -> int: ...
+    def get(self, key: str, default: Any = None, /) -> Any: ...
+    def pop(self, key: str, default: Any = None, /) -> Any: ...
+    def setdefault(self, key: str, default: Any = None, /) -> Any: ...
+    def update(self, values: Mapping[str, Any] = ..., /, **more: Any) -> None: ...
+    def clear(self) -> None: ...
+    def keys(self) -> KeysView[str]: ...
+    def items(self) -> ItemsView[str, Any]: ...
+    def values(self) -> ValuesView[Any]: ...
+
+    def rotate(self) -> None:
+        """Replace the session's secrets (on login), keeping its data."""
+        ...
 
 
 class ServingApp(Protocol):
@@ -74,9 +103,10 @@ class _MaxBodyStream(LimitedStream):
 
     def __init__(self, stream: IO[bytes], limit: int) -> None:
         super().__init__(stream, limit, is_max=True)
+        self._source = stream
 
     def on_exhausted(self) -> None:
-        if self._stream.read(1):
+        if self._source.read(1):
             raise BodyTooLarge()
 
     def readall(self) -> bytes:
@@ -91,6 +121,7 @@ class Request(_WerkzeugRequest):
 
     ``request.app`` is the app serving it; ``request.endpoint`` and ``request.view_args`` say
     which route matched (``None`` before routing, or when nothing matched).
+    ``request.user`` and ``request.session`` are there when the security extensions are used.
     ``request.exception`` is the exception that escaped the handler (or a ``before_request``
     hook), as ``after_request`` hooks see it; ``None`` when the handler returned.
     """
@@ -101,6 +132,13 @@ class Request(_WerkzeugRequest):
     endpoint: str | None = None
     view_args: dict[str, Any] | None = None
     exception: BaseException | None = None
+    # Declared, not defined: the security extensions add them as lazy attributes
+    # (App.add_request_property), and without them reading one is an AttributeError.
+    #: The user the request is made for (``microback.security.Auth``): the app's user model,
+    #: or the anonymous user.
+    user: Any
+    #: The browser session (``microback.security.Sessions`` or ``DatabaseSessions``).
+    session: SessionState
 
     # Narrow werkzeug's types: parameter_storage_class makes these Params.
     args: Params
@@ -110,14 +148,15 @@ class Request(_WerkzeugRequest):
         self, environ: WSGIEnvironment, populate_request: bool = True, shallow: bool = False
     ) -> None:
         # werkzeug's constructor, except that what many requests never read (the server
-        # address, the mount point, the headers object) is worked out on first use: 1.5 µs
-        # of a 9 µs JSON request went to building them. The environ is read with werkzeug's
-        # own (private) helpers, so the values are its; tests/test_http.py compares them.
+        # address, the mount point, the headers object) is worked out on first use: building
+        # them was a sixth of a JSON request. The environ is read with werkzeug's
+        # own (private) helpers, through microback/http/_werkzeug.py, so the values are its;
+        # tests/test_http.py compares them.
         self.environ = environ
         self.shallow = shallow
         self.method = environ.get("REQUEST_METHOD", "GET").upper()
         self.scheme = environ.get("wsgi.url_scheme", "http")
-        self.path = "/" + _wsgi_decoding_dance(environ.get("PATH_INFO") or "").lstrip("/")
+        self.path = "/" + decode_wsgi_path(environ.get("PATH_INFO") or "").lstrip("/")
         self.query_string = environ.get("QUERY_STRING", "").encode("latin1")
         self.remote_addr = environ.get("REMOTE_ADDR")
         if populate_request and not shallow:
@@ -126,12 +165,12 @@ class Request(_WerkzeugRequest):
     @cached_property
     def server(self) -> tuple[str, int | None] | None:
         """The server's address: ``(host, port)``, ``(path, None)`` for a Unix socket."""
-        return _get_server(self.environ)
+        return server_of(self.environ)
 
     @cached_property
     def root_path(self) -> str:
         """Where the app is mounted (``SCRIPT_NAME``), without a trailing slash."""
-        return _wsgi_decoding_dance(self.environ.get("SCRIPT_NAME") or "").rstrip("/")
+        return decode_wsgi_path(self.environ.get("SCRIPT_NAME") or "").rstrip("/")
 
     @cached_property
     def headers(self) -> EnvironHeaders:  # type: ignore[override]

@@ -32,7 +32,7 @@ def _route_scopes(request: Request) -> frozenset[str]:
 
 
 def _require_login(request: Request) -> Any:
-    user = request.user  # type: ignore[attr-defined]
+    user = request.user
     if user.is_authenticated:
         if "microback.token" in request.environ and not _route_scopes(request):
             abort(403, "API tokens cannot call this route: it declares no scope")
@@ -72,7 +72,7 @@ def requires_role(*roles: str) -> Callable[[_F], _F]:
             refusal = _require_login(request)
             if refusal is not None:
                 return refusal
-            if not request.user.has_role(*roles):  # type: ignore[attr-defined]
+            if not request.user.has_role(*roles):
                 abort(403, f"this needs the role {wanted}")
             return handler(request, *args, **kwargs)
 
@@ -113,4 +113,4 @@ def owned_or_404(model: Any, request: Request, *query: Any, owner: str = "owner"
 
     Someone else's row and a missing row get the same answer, so ids cannot be probed.
     """
-    return model.get_or_404(*query, getattr(model, owner) == request.user)  # type: ignore[attr-defined]
+    return model.get_or_404(*query, getattr(model, owner) == request.user)

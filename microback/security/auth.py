@@ -25,6 +25,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ..db.models import private
 from ..http import Request, abort
+from .clock import utcnow
 from .db_sessions import DatabaseSessions
 from .passwords import DEFAULT_ROUNDS, hash_password, needs_rehash, verify_password
 from .ratelimit import Limit, RateLimiter, client_address, parse_limit
@@ -70,10 +71,6 @@ class AnonymousUser:
 ANONYMOUS = AnonymousUser()
 
 
-def _utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-
-
 def _user_model(db: Database, extra_fields: dict[str, peewee.Field]) -> Any:
     class User(db.Model):  # type: ignore[name-defined, misc]
         """A user: an e-mail address unique in any case, a private password hash, roles."""
@@ -85,7 +82,7 @@ def _user_model(db: Database, extra_fields: dict[str, peewee.Field]) -> Any:
         #: Space-separated role names ("admin editor").
         roles = peewee.CharField(max_length=255, default="")
         session_epoch = private(peewee.IntegerField(default=0))
-        created_at = peewee.DateTimeField(default=_utcnow)
+        created_at = peewee.DateTimeField(default=utcnow)
 
         is_authenticated = True
 
@@ -245,22 +242,22 @@ class Auth:
         The session's secrets (the CSRF secret) are replaced, so a value planted or learned
         before the login is worthless after it.
         """
-        session = request.session  # type: ignore[attr-defined]
+        session = request.session
         session.rotate()
         session[_SESSION_USER] = user.id
         session[_SESSION_EPOCH] = user.session_epoch
         if self.revoked is not None:
             session[_SESSION_ID] = secrets.token_urlsafe(16)
-        request.__dict__["user"] = user
+        request.user = user
 
     def logout(self, request: Request) -> None:
         """End this browser's session, and every copy of its cookie, on every host."""
-        session = request.session  # type: ignore[attr-defined]
+        session = request.session
         session_id = session.get(_SESSION_ID)
         if self.revoked is not None and isinstance(session_id, str):
             self.revoked.revoke(session_id)
         session.clear()
-        request.__dict__["user"] = ANONYMOUS
+        request.user = ANONYMOUS
 
     # --- who is asking ------------------------------------------------------------------------
 
@@ -279,7 +276,7 @@ class Auth:
                 return ANONYMOUS
             request.environ["microback.token"] = found
             return found.user if found.user.is_active else ANONYMOUS
-        session = request.session  # type: ignore[attr-defined]
+        session = request.session
         user_id = session.get(_SESSION_USER)
         if user_id is None:
             return ANONYMOUS

@@ -33,18 +33,17 @@ import base64
 import binascii
 import hmac
 import secrets
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..app import App
-from ..http import Request, abort
+from ..http import SAFE_METHODS, Request, abort
 
 __all__ = ["Csrf", "csrf_exempt", "csrf_token", "normalize_origin"]
 
 #: The session key of the secret; ``Session.rotate()`` drops it (sessions.ROTATED_KEYS).
 SESSION_KEY = "_csrf"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _SECRET_BYTES = 32
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -112,14 +111,8 @@ def _xor(left: bytes, right: bytes) -> bytes:
     return bytes(a ^ b for a, b in zip(left, right, strict=True))
 
 
-def _session(request: Request) -> MutableMapping[str, Any]:
-    # The sessions extension adds the attribute at run time (App.add_request_property).
-    session: MutableMapping[str, Any] = request.session  # type: ignore[attr-defined]
-    return session
-
-
 def _stored_secret(request: Request) -> bytes | None:
-    value = _session(request).get(SESSION_KEY)
+    value = request.session.get(SESSION_KEY)
     return _decode(value, _SECRET_BYTES) if isinstance(value, str) else None
 
 
@@ -145,7 +138,7 @@ def csrf_token(request: Request) -> str:
     secret = _stored_secret(request)
     if secret is None:
         secret = secrets.token_bytes(_SECRET_BYTES)
-        _session(request)[SESSION_KEY] = _encode(secret)
+        request.session[SESSION_KEY] = _encode(secret)
     pad = secrets.token_bytes(_SECRET_BYTES)
     return _encode(pad + _xor(pad, secret))
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import peewee
 
 from ..http import Request, json_dumps
+from .clock import utcnow
 from .sessions import USER_KEY, Session, SessionStore, SessionTooLarge
 
 if TYPE_CHECKING:
@@ -28,10 +29,6 @@ __all__ = ["DatabaseSessions"]
 
 #: Far more than a session needs; the bound keeps one client from filling the table.
 MAX_SESSION_BYTES = 64 * 1024
-
-
-def _utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
 def _fingerprint(key: str) -> str:
@@ -63,7 +60,7 @@ class DatabaseSessions(SessionStore):
             data = peewee.TextField()
             user_id = peewee.BigIntegerField(null=True, index=True)
             user_agent = peewee.CharField(max_length=200, default="")
-            created_at = peewee.DateTimeField(default=_utcnow)
+            created_at = peewee.DateTimeField(default=utcnow)
             expires_at = peewee.DateTimeField(index=True)
 
             class Meta:
@@ -87,7 +84,7 @@ class DatabaseSessions(SessionStore):
         key = self.cookie(request) or ""
         if 20 <= len(key) <= 100:
             row = self.model.get_or_none(self._by_key(key))
-            if row is not None and row.expires_at > _utcnow():
+            if row is not None and row.expires_at > utcnow():
                 try:
                     data = json.loads(row.data)
                 except ValueError:
@@ -113,7 +110,7 @@ class DatabaseSessions(SessionStore):
         fields = {
             "data": json_dumps(dict(session)),
             "user_id": session.get(USER_KEY),
-            "expires_at": _utcnow() + datetime.timedelta(seconds=self.max_age),
+            "expires_at": utcnow() + datetime.timedelta(seconds=self.max_age),
         }
         if session.key is None:
             session.key = secrets.token_urlsafe(32)
@@ -130,7 +127,7 @@ class DatabaseSessions(SessionStore):
         model = self.model
         return list(
             model.select(model.id, model.user_agent, model.created_at, model.expires_at)
-            .where(model.user_id == user_id, model.expires_at > _utcnow())
+            .where(model.user_id == user_id, model.expires_at > utcnow())
             .order_by(model.created_at.desc())
         )
 
@@ -146,4 +143,4 @@ class DatabaseSessions(SessionStore):
 
     def delete_expired(self) -> int:
         """Delete expired rows (run it from a periodic job); give how many."""
-        return int(self.model.delete().where(self.model.expires_at <= _utcnow()).execute())
+        return int(self.model.delete().where(self.model.expires_at <= utcnow()).execute())

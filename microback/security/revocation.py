@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import peewee
 
+from .clock import utcnow
+
 if TYPE_CHECKING:
     from ..db import Database
 
@@ -24,10 +26,6 @@ __all__ = ["RevokedSessions"]
 #: One log-out in this many also deletes the rows that expired, so the table stays small
 #: without a periodic job (as the rate-limit counters do).
 _CLEANUP_EVERY = 100
-
-
-def _utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
 class RevokedSessions:
@@ -46,7 +44,7 @@ class RevokedSessions:
 
     def revoke(self, session_id: str) -> None:
         """Refuse ``session_id`` from now on, everywhere (a second revocation is a no-op)."""
-        expires_at = _utcnow() + datetime.timedelta(seconds=self.lifetime)
+        expires_at = utcnow() + datetime.timedelta(seconds=self.lifetime)
         row = self.model.insert(session_id=session_id, expires_at=expires_at)
         row.on_conflict_ignore().execute()
         if random.random() < 1 / _CLEANUP_EVERY:  # noqa: S311 (when to clean up, not a secret)
@@ -61,4 +59,4 @@ class RevokedSessions:
 
     def delete_expired(self) -> int:
         """Delete rows no live cookie can carry any more; give how many."""
-        return int(self.model.delete().where(self.model.expires_at <= _utcnow()).execute())
+        return int(self.model.delete().where(self.model.expires_at <= utcnow()).execute())

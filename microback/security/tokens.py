@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import peewee
 
 from ..db.models import private
+from .clock import utcnow
 
 if TYPE_CHECKING:
     from ..db import Database
@@ -24,10 +25,6 @@ __all__ = ["NewToken", "TokenStore"]
 
 #: Recognisable in logs and by secret scanners.
 PREFIX = "mbt_"
-
-
-def _utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
 def _fingerprint(token: str) -> str:
@@ -53,7 +50,7 @@ class TokenStore:
             token_hash = private(peewee.CharField(max_length=64, unique=True))
             #: Space-separated scope names ("notes:read notes:write").
             scopes = peewee.CharField(max_length=255, default="")
-            created_at = peewee.DateTimeField(default=_utcnow)
+            created_at = peewee.DateTimeField(default=utcnow)
             expires_at = peewee.DateTimeField(null=True)
             revoked_at = peewee.DateTimeField(null=True)
 
@@ -83,7 +80,7 @@ class TokenStore:
             name=name,
             token_hash=_fingerprint(secret),
             scopes=" ".join(sorted(set(scopes))),
-            expires_at=_utcnow() + lifetime if lifetime else None,
+            expires_at=utcnow() + lifetime if lifetime else None,
         )
         return NewToken(row, secret)
 
@@ -97,11 +94,11 @@ class TokenStore:
         )
         if token is None or token.revoked_at is not None:
             return None
-        if token.expires_at is not None and token.expires_at <= _utcnow():
+        if token.expires_at is not None and token.expires_at <= utcnow():
             return None
         return token
 
     def revoke(self, token: Any) -> None:
         """Make ``token`` unusable from now on."""
-        token.revoked_at = _utcnow()
+        token.revoked_at = utcnow()
         token.save(only=[self.model.revoked_at])
