@@ -16,31 +16,24 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from .command import DEFAULT_HOST as DEFAULT_HOST
+from .command import DEFAULT_PORT as DEFAULT_PORT
+from .command import EXIT_LISTEN as EXIT_LISTEN
+from .command import EXIT_USAGE as EXIT_USAGE
+from .command import SECRET_KEY_VARIABLE as SECRET_KEY_VARIABLE
+from .command import CommandError as CommandError
+from .command import generated_key_warning as generated_key_warning
+from .command import load as load
 from .redact import DEFAULT_SECRET_WORDS, Masker
-from .settings import SettingsError, parse_size
+from .settings import parse_size
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication
-
     from .server.listener import Address
 
 PROG = "microback"
-EXIT_LISTEN = 1
-EXIT_USAGE = 2
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
-
 _TARGET_HELP = (
     "the app to run: 'module:name', 'path/to/file.py:name', or 'module' for 'module:app'"
 )
-
-
-class CommandError(Exception):
-    """A problem to report as one line on stderr, with an exit status."""
-
-    def __init__(self, message: str, status: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,17 +231,6 @@ def run_serve(args: argparse.Namespace) -> int:
     return serve(args)
 
 
-SECRET_KEY_VARIABLE = "MICROBACK_SECRET_KEY"  # noqa: S105 (a variable's name, not a key)
-
-
-def generated_key_warning(uses: str, made: str) -> str:
-    """The warning for an app that signs *uses* with a random key *made* ("made at start-up")."""
-    return (
-        f"No secret key set ({SECRET_KEY_VARIABLE}): {uses} are signed with a random key "
-        f"{made}; they will not survive a restart."
-    )
-
-
 def _add_limits(serve: argparse.ArgumentParser) -> None:
     # Defaults are not repeated here: they are Limits' own, shown in the help.
     from .server.limits import Limits
@@ -396,28 +378,6 @@ def run_jobs(args: argparse.Namespace) -> int:
     from .jobs.cli import jobs_main
 
     return jobs_main(args.args, load)
-
-
-def load(target: str) -> WSGIApplication:
-    """Import *target* and return its app, turning every failure into a :class:`CommandError`."""
-    from .server import TargetError, TargetImportError, load_app
-
-    try:
-        return load_app(target)
-    except TargetImportError as exc:
-        # Errors that already are one line for the user: a bad setting, a bad database URL.
-        if isinstance(exc.original, SettingsError) or _is_database_config_error(exc.original):
-            raise CommandError(str(exc.original)) from exc
-        raise CommandError(str(exc)) from exc
-    except TargetError as exc:
-        raise CommandError(str(exc)) from exc
-
-
-def _is_database_config_error(error: BaseException) -> bool:
-    # Looked up, not imported: importing microback.db would import peewee before serve patches.
-    db_errors = sys.modules.get("microback.db.errors")
-    config_error = getattr(db_errors, "DatabaseConfigError", None)
-    return config_error is not None and isinstance(error, config_error)
 
 
 def _bind_option(text: str) -> Address:

@@ -16,7 +16,7 @@ import sys
 from functools import partial
 from typing import TYPE_CHECKING
 
-from .cli import (
+from .command import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     EXIT_LISTEN,
