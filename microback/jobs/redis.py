@@ -167,7 +167,7 @@ class RedisJobs(Jobs):
 
     def close(self) -> None:
         """Close this process's Redis connections."""
-        self.huey.storage.close()
+        self.huey.storage.conn.connection_pool.disconnect()
 
     def run_consumer(
         self, concurrency: int, poll_interval: float, graceful_timeout: float

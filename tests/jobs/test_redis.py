@@ -126,6 +126,7 @@ def test_microback_worker_runs_redis_jobs(tmp_path: Path, name: str, monkeypatch
     finally:
         redisapp.done.delete(f"{name}:done")
         redisapp.jobs.huey.flush()
+        redisapp.jobs.close()
         import sys
 
         sys.modules.pop("redisapp", None)
