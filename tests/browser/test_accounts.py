@@ -12,11 +12,22 @@ from urllib.parse import urlsplit
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 pytestmark = pytest.mark.browser
 
 EMAIL = "ada@example.org"
 PASSWORD = "correct horse battery staple"
+
+
+def submit(browser: WebDriver, button: WebElement) -> None:
+    """Click a form's button and wait for the page it leads to: a click returns before the
+    navigation it starts has always finished, and reading the URL then sees the old page."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    button.click()
+    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(page))
 
 
 def path_of(browser: WebDriver) -> str:
@@ -27,7 +38,7 @@ def submit_account_form(browser: WebDriver, url: str, email: str, password: str)
     browser.get(url)
     browser.find_element(By.NAME, "email").send_keys(email)
     browser.find_element(By.NAME, "password").send_keys(password)
-    browser.find_element(By.TAG_NAME, "button").click()
+    submit(browser, browser.find_element(By.TAG_NAME, "button"))
 
 
 def form(browser: WebDriver, action: str):
@@ -44,7 +55,7 @@ def note_texts(browser: WebDriver) -> list[str]:
 def add_note(browser: WebDriver, text: str) -> None:
     add = form(browser, "/notes")
     add.find_element(By.NAME, "text").send_keys(text)
-    add.find_element(By.TAG_NAME, "button").click()
+    submit(browser, add.find_element(By.TAG_NAME, "button"))
 
 
 def test_sign_up_log_in_forms_and_log_out(browser: WebDriver, accounts_server: str) -> None:
@@ -66,7 +77,7 @@ def test_sign_up_log_in_forms_and_log_out(browser: WebDriver, accounts_server: s
     area = edit.find_element(By.NAME, "text")
     area.clear()
     area.send_keys("buy oat milk")
-    edit.find_element(By.TAG_NAME, "button").click()
+    submit(browser, edit.find_element(By.TAG_NAME, "button"))
     assert note_texts(browser) == ["buy oat milk"]
 
     # The same form with a forged token is refused, and nothing is written.
@@ -79,7 +90,7 @@ def test_sign_up_log_in_forms_and_log_out(browser: WebDriver, accounts_server: s
     assert note_texts(browser) == ["buy oat milk"]
 
     # Log out: the note page now sends the browser to the login form.
-    form(browser, "/logout").find_element(By.TAG_NAME, "button").click()
+    submit(browser, form(browser, "/logout").find_element(By.TAG_NAME, "button"))
     assert path_of(browser) == "/login"
     browser.get(accounts_server + "/notes")
     assert path_of(browser) == "/login"
@@ -93,9 +104,9 @@ def test_sign_up_log_in_forms_and_log_out(browser: WebDriver, accounts_server: s
 
     # Delete, through its own CSRF-protected form.
     delete = browser.find_elements(By.CSS_SELECTOR, "li form")[1]
-    delete.find_element(By.TAG_NAME, "button").click()
+    submit(browser, delete.find_element(By.TAG_NAME, "button"))
     assert note_texts(browser) == []
-    form(browser, "/logout").find_element(By.TAG_NAME, "button").click()
+    submit(browser, form(browser, "/logout").find_element(By.TAG_NAME, "button"))
     assert path_of(browser) == "/login"
 
 
@@ -108,7 +119,7 @@ def test_a_cookie_copied_before_log_out_is_refused_after_it(
     assert path_of(browser) == "/notes"
     copied = browser.get_cookies()  # what a thief (or a shared computer) keeps
 
-    form(browser, "/logout").find_element(By.TAG_NAME, "button").click()
+    submit(browser, form(browser, "/logout").find_element(By.TAG_NAME, "button"))
     assert path_of(browser) == "/login"
 
     # Put the old cookie back, as a replay would: the note page must not open.
