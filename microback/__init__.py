@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException as HTTPException
 from .app import App as App
 from .health import Health as Health
 from .health import enable_health as enable_health
+from .http import PROBLEM_JSON as PROBLEM_JSON
 from .http import FieldError as FieldError
 from .http import InvalidField as InvalidField
 from .http import InvalidParameter as InvalidParameter
@@ -18,6 +19,7 @@ from .http import Request as Request
 from .http import Response as Response
 from .http import abort as abort
 from .http import json_response as json_response
+from .http import problem_response as problem_response
 from .http import redirect as redirect
 from .metrics import enable_metrics as enable_metrics
 from .routing import BaseConverter as BaseConverter

@@ -12,7 +12,7 @@ import pytest
 from werkzeug.exceptions import Conflict
 from werkzeug.test import EnvironBuilder
 
-from microback import App, Response, abort, redirect
+from microback import App, Response, abort, problem_response, redirect
 from microback.testing import TestClient
 
 
@@ -170,10 +170,10 @@ def test_bad_return_values_are_a_logged_type_error(app, client, caplog, value, e
     with caplog.at_level(logging.ERROR, logger="microback.app"):
         response = client.get("/", status=500)
     assert response.json == {
-        "error": {
-            "status": 500,
-            "message": response.json["error"]["message"],
-        }
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": response.json["detail"],
     }
     assert "TypeError" not in response.text
     logged = caplog.records[-1]
@@ -192,7 +192,7 @@ def test_unexpected_exception_is_logged_and_reveals_nothing(app, client, caplog)
         response = client.get("/boom?token=secret-token", status=500)
     assert "hunter2" not in response.text
     assert "Traceback" not in response.text
-    assert response.json["error"]["status"] == 500
+    assert response.json["status"] == 500
     record = caplog.records[-1]
     assert record.getMessage() == "unhandled exception in GET /boom"
     assert "secret-token" not in caplog.text
@@ -210,8 +210,8 @@ def test_debug_mode_shows_the_traceback():
         raise RuntimeError("visible in debug")
 
     response = TestClient(app).get("/boom", status=500)
-    assert "RuntimeError: visible in debug" in response.json["error"]["detail"]
-    assert "Traceback" in response.json["error"]["detail"]
+    assert "RuntimeError: visible in debug" in response.json["traceback"]
+    assert "Traceback" in response.json["traceback"]
 
 
 def test_abort_with_message_and_headers(app, client):
@@ -220,7 +220,12 @@ def test_abort_with_message_and_headers(app, client):
         abort(429, "slow down", headers={"Retry-After": "30"})
 
     response = client.get("/limited", status=429)
-    assert response.json == {"error": {"status": 429, "message": "slow down"}}
+    assert response.json == {
+        "type": "about:blank",
+        "title": "Too Many Requests",
+        "status": 429,
+        "detail": "slow down",
+    }
     assert response.headers["Retry-After"] == "30"
 
 
@@ -244,16 +249,63 @@ def test_errors_are_html_for_browsers_and_json_for_api_clients(app, client):
         abort(404, "note <b>7</b> not found")
 
     api = client.get("/gone", status=404)
-    assert api.json == {"error": {"status": 404, "message": "note <b>7</b> not found"}}
+    assert api.json == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "note <b>7</b> not found",
+    }
     browser = client.get(
         "/gone", status=404, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
     )
     assert browser.content_type == "text/html"
     assert "note &lt;b&gt;7&lt;/b&gt; not found" in browser.text
     assert "<b>7</b>" not in browser.text
-    assert client.get("/gone", status=404, headers={"Accept": "*/*"}).json["error"]["status"]
+    assert client.get("/gone", status=404, headers={"Accept": "*/*"}).json["status"]
     assert client.get("/nowhere", status=404).json == {
-        "error": {"status": 404, "message": "nothing here: no route matches /nowhere"}
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "nothing here: no route matches /nowhere",
+    }
+    assert api.content_type == "application/problem+json"
+    # A client that asks for problem documents by name gets one, not the page.
+    asked = {"Accept": "application/problem+json, text/html;q=0.9"}
+    assert client.get("/gone", status=404, headers=asked).json["status"] == 404
+
+
+def test_an_error_carries_the_request_id_the_server_gave(app, client):
+    @app.get("/gone")
+    def gone(request):
+        abort(410, "moved away")
+
+    response = client.get("/gone", status=410, extra_environ={"microback.request_id": "r-42"})
+    assert response.json == {
+        "type": "about:blank",
+        "title": "Gone",
+        "status": 410,
+        "detail": "moved away",
+        "request_id": "r-42",
+    }
+
+
+def test_problem_response_builds_a_problem_document_with_extension_members(app, client):
+    @app.errorhandler(409)
+    def conflict(request, error):
+        return problem_response(409, error.description, instance=request.path)
+
+    @app.put("/items/<int:item_id>")
+    def replace(request, item_id):
+        abort(409, f"item {item_id} changed; reload it")
+
+    response = client.put("/items/3", status=409)
+    assert response.content_type == "application/problem+json"
+    assert response.json == {
+        "type": "about:blank",
+        "title": "Conflict",
+        "status": 409,
+        "detail": "item 3 changed; reload it",
+        "instance": "/items/3",
     }
 
 
@@ -425,7 +477,7 @@ def test_body_over_the_limit_is_413_naming_the_limit(client):
     client = TestClient(app)
     assert client.post("/upload", b"x" * 1024).text == "stored"
     response = client.post("/upload", b"x" * 1025, status=413)
-    assert response.json["error"]["message"] == (
+    assert response.json["detail"] == (
         "the request body is 1025 bytes; the limit is 1 KiB (setting max_content_length)"
     )
     assert received == [b"x" * 1024]
@@ -437,7 +489,7 @@ def test_default_body_limit_is_one_mebibyte(app, client):
         return {"size": len(request.get_data())}
 
     assert client.post("/echo", b"x" * (1024 * 1024)).json == {"size": 1024 * 1024}
-    message = client.post("/echo", b"x" * (1024 * 1024 + 1), status=413).json["error"]["message"]
+    message = client.post("/echo", b"x" * (1024 * 1024 + 1), status=413).json["detail"]
     assert "the limit is 1 MiB" in message
 
 
@@ -456,7 +508,7 @@ def test_form_limits_are_kept():
     }
     many = [(f"k{i}", "v") for i in range(5)]
     response = client.post("/form", many, upload_files=[("f", "f.txt", b"x")], status=413)
-    assert "3 form parts" in response.json["error"]["message"]
+    assert "3 form parts" in response.json["detail"]
 
 
 def test_request_knows_its_app_and_route(app, client):
@@ -540,7 +592,7 @@ def test_chunked_body_over_the_limit_is_413_not_truncated():
         assert _chunked_post(app, b"x" * size) == ("200 OK", b'{"received":%d}' % size)
     status, payload = _chunked_post(app, b"x" * 100)
     assert status == "413 REQUEST ENTITY TOO LARGE"
-    assert json.loads(payload)["error"]["message"] == (
+    assert json.loads(payload)["detail"] == (
         "the request body (sent without Content-Length) is larger than the limit of 10 bytes "
         "(setting max_content_length)"
     )

@@ -22,4 +22,4 @@ def test_hello_example_answers_json():
     assert response.content_type == "application/json"
     assert response.json == {"message": "Hello from microback"}
     assert client.get("/hello/Ada").json == {"message": "Hello, Ada!"}
-    assert client.get("/missing", status=404).json["error"]["status"] == 404
+    assert client.get("/missing", status=404).json["status"] == 404

@@ -136,7 +136,7 @@ def test_wrong_password_and_unknown_address_get_the_same_answer(accounts_db: Mod
         assert "wrong e-mail address or password" in response.text
         body = {"email": email, "password": password, "name": "x", "scopes": ["notes:read"]}
         answer = TestClient(accounts_db.app).post_json("/api/tokens", body, status=401)
-        assert answer.json["error"]["message"] == "wrong e-mail address or password"
+        assert answer.json["detail"] == "wrong e-mail address or password"
 
 
 def test_a_cookie_copied_before_logout_is_refused_after_it(accounts_db: ModuleType) -> None:
@@ -290,7 +290,7 @@ def test_a_token_is_shown_once_listed_without_secret_and_revoked(accounts_db: Mo
     assert client.get("/api/notes", headers=bearer(reader)).json == []
     client.delete(f"/api/tokens/{listed[1]['id']}", headers=bearer(manager), status=204)
     response = client.get("/api/notes", headers=bearer(reader), status=401)
-    assert response.json["error"]["message"] == "the token is invalid, expired or revoked"
+    assert response.json["detail"] == "the token is invalid, expired or revoked"
     client.delete(f"/api/tokens/{listed[1]['id']}", headers=bearer(manager), status=404)
     assert len(client.get("/api/tokens", headers=bearer(manager)).json) == 1
 
@@ -308,7 +308,7 @@ def test_a_token_does_only_what_its_scopes_allow(accounts_db: ModuleType) -> Non
     _, reader = user_with_token(accounts_db, "ada@example.org", "notes:read")
     client = TestClient(accounts_db.app)
     refused = client.post_json("/api/notes", {"text": "x"}, headers=bearer(reader), status=403)
-    assert refused.json["error"]["message"] == "the token lacks the scope 'notes:write'"
+    assert refused.json["detail"] == "the token lacks the scope 'notes:write'"
     client.post("/notes", {"text": "x"}, headers=bearer(reader), status=403)  # HTML route too
     client.get("/api/tokens", headers=bearer(reader), status=403)
     client.post("/logout-everywhere", headers=bearer(reader), status=403)
@@ -330,7 +330,7 @@ def test_a_token_does_only_what_its_scopes_allow(accounts_db: ModuleType) -> Non
 )
 def test_bad_token_requests_are_400(accounts_db: ModuleType, body: object, message: str) -> None:
     response = TestClient(accounts_db.app).post_json("/api/tokens", body, status=400)
-    assert message in response.json["error"]["message"]
+    assert message in response.json["detail"]
 
 
 # --- sign-up input ------------------------------------------------------------------------------
@@ -349,7 +349,7 @@ def test_bad_sign_ups(accounts_db: ModuleType, body: dict, status: int, message:
     api_sign_up(accounts_db, "ada@example.org")
     client = TestClient(accounts_db.app)
     response = client.post_json("/api/signup", body, status=status)
-    assert message in response.json["error"]["message"]
+    assert message in response.json["detail"]
     form = browser(accounts_db)
     shown = browser_sign_up(form, body["email"], body.get("password", ""))
     assert shown.status_int == (409 if status == 409 else 400)
@@ -369,7 +369,7 @@ def test_json_sign_up_of_the_wrong_shape_is_400(
     accounts_db: ModuleType, body: object, message: str
 ) -> None:
     response = TestClient(accounts_db.app).post_json("/api/signup", body, status=400)
-    assert message in response.json["error"]["message"]
+    assert message in response.json["detail"]
     assert accounts_db.auth.User.select().count() == 0
 
 
@@ -438,10 +438,10 @@ def test_a_megabyte_password_is_a_fast_400(
     response = client.post_json(
         "/api/signup", {"email": "b@example.org", "password": huge}, status=400
     )
-    assert response.json["error"]["message"] == limit
+    assert response.json["detail"] == limit
     body = {"email": "ada@example.org", "password": huge, "name": "x", "scopes": ["account"]}
     response = client.post_json("/api/tokens", body, status=400)
-    assert response.json["error"]["message"] == limit
+    assert response.json["detail"] == limit
 
     assert limit in browser_sign_up(browser(accounts_db), "c@example.org", huge).text
     form = browser(accounts_db)
@@ -452,13 +452,13 @@ def test_a_megabyte_password_is_a_fast_400(
 def test_a_body_over_max_content_length_is_413_before_the_handler(accounts_db: ModuleType) -> None:
     body = {"email": "b@example.org", "password": "p" * (1024 * 1024)}
     response = TestClient(accounts_db.app).post_json("/api/signup", body, status=413)
-    assert "the limit is 1 MiB (setting max_content_length)" in response.json["error"]["message"]
+    assert "the limit is 1 MiB (setting max_content_length)" in response.json["detail"]
 
 
 def test_a_foreign_host_is_400(accounts_db: ModuleType) -> None:
     client = TestClient(accounts_db.app)
     response = client.get("/signup", headers={"Host": "evil.example"}, status=400)
-    assert "the host 'evil.example' is not served here" in response.json["error"]["message"]
+    assert "the host 'evil.example' is not served here" in response.json["detail"]
     body = {"email": "ada@example.org", "password": PASSWORD}
     client.post_json("/api/signup", body, headers={"Host": "evil.example"}, status=400)
     assert accounts_db.auth.User.select().count() == 0

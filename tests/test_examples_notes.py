@@ -78,5 +78,5 @@ def test_notes_are_created_listed_by_page_and_shown(notes: ModuleType) -> None:
     assert second.json["next"] is None
 
     assert client.get("/notes/2").json["title"] == "t1"
-    assert client.get("/notes/99", status=404).json["error"]["status"] == 404
-    assert "limit" in client.get("/notes?limit=zero", status=400).json["error"]["message"]
+    assert client.get("/notes/99", status=404).json["status"] == 404
+    assert "limit" in client.get("/notes?limit=zero", status=400).json["detail"]

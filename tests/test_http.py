@@ -54,7 +54,12 @@ def test_bad_json_is_a_400_that_says_what_is_wrong(echo_app, client, body, conte
         response = client.request("/echo", method="POST", body=body.encode(), status=400)
     else:
         response = client.post("/echo", body, headers=headers, status=400)
-    assert response.json == {"error": {"status": 400, "message": message}}
+    assert response.json == {
+        "type": "about:blank",
+        "title": "Bad Request",
+        "status": 400,
+        "detail": message,
+    }
 
 
 def test_good_json_is_parsed(echo_app, client):
@@ -95,7 +100,7 @@ SURROGATE = "a string holds a lone UTF-16 surrogate"
 def test_json_that_python_could_not_send_back_is_a_400(echo_app, client, body, message):
     # An infinite float or a lone surrogate parsed fine and then failed on the way out: a 500.
     response = client.post("/echo", body, headers={"Content-Type": "application/json"}, status=400)
-    assert response.json["error"]["message"].startswith(message)
+    assert response.json["detail"].startswith(message)
 
 
 def test_json_keeps_escaped_pairs_tiny_numbers_and_escaped_backslashes(echo_app, client):
@@ -115,7 +120,7 @@ def test_get_float_rejects_what_does_not_fit_a_float(app, client):
         status=400,
         headers={"Content-Type": "application/json"},
     )
-    assert response.json["error"]["message"] == (
+    assert response.json["detail"] == (
         "the 'score' field must be a number, got a number too large"
     )
     assert client.post(
@@ -195,19 +200,19 @@ def test_typed_getters_read_good_values(params_app, client, url, expected):
     ],
 )
 def test_typed_getters_answer_400_naming_the_parameter(params_app, client, url, message):
-    error = client.get(url, status=400).json["error"]
+    error = client.get(url, status=400).json
     assert error["status"] == 400
-    assert error["message"].startswith(message)
+    assert error["detail"].startswith(message)
 
 
 def test_long_bad_values_are_shortened_in_the_message(params_app, client):
-    message = client.get("/int?limit=" + "x" * 500, status=400).json["error"]["message"]
+    message = client.get("/int?limit=" + "x" * 500, status=400).json["detail"]
     assert len(message) < 150
 
 
 def test_typed_getters_work_on_forms(params_app, client):
     assert client.post("/form", {"qty": "3"}).json == {"qty": 3}
-    message = client.post("/form", {"qty": "0"}, status=400).json["error"]["message"]
+    message = client.post("/form", {"qty": "0"}, status=400).json["detail"]
     assert message == "the 'qty' parameter must be an integer of at least 1, got '0'"
 
 
@@ -219,9 +224,9 @@ def test_a_missing_json_field_is_a_400_naming_it(app, client):
 
     assert client.post_json("/notes", {"text": "milk"}).json == {"text": "milk", "tags": []}
     response = client.post_json("/notes", {"title": "no text"}, status=400)
-    assert response.json["error"]["message"] == "the JSON body has no 'text' field"
+    assert response.json["detail"] == "the JSON body has no 'text' field"
     nested = client.post_json("/notes", {"text": "x", "tags": [{"label": "a"}]}, status=400)
-    assert nested.json["error"]["message"] == "the JSON body has no 'name' field"
+    assert nested.json["detail"] == "the JSON body has no 'name' field"
 
 
 def test_json_objects_are_still_plain_dicts_to_handlers(app, client):
@@ -301,13 +306,13 @@ def test_typed_json_getters_read_good_values(profile_app, client):
     ],
 )
 def test_typed_json_getters_answer_400_naming_the_field(profile_app, client, body, message):
-    assert client.post_json("/profile", body, status=400).json["error"]["message"] == message
+    assert client.post_json("/profile", body, status=400).json["detail"] == message
 
 
 @pytest.mark.parametrize(("body", "kind"), [([1, 2], "a list"), ("text", "a string"), (3, "3")])
 def test_json_object_must_be_an_object(profile_app, client, body, kind):
     response = client.post_json("/profile", body, status=400)
-    assert response.json["error"]["message"] == f"the JSON body must be an object, got {kind}"
+    assert response.json["detail"] == f"the JSON body must be an object, got {kind}"
 
 
 @pytest.mark.parametrize(

@@ -175,9 +175,11 @@ def test_method_not_allowed_gives_405_with_allow(app, client):
 
     response = client.get("/submit", status=405)
     assert response.headers["Allow"] == "OPTIONS, POST"
-    assert response.json["error"] == {
+    assert response.json == {
+        "type": "about:blank",
+        "title": "Method Not Allowed",
         "status": 405,
-        "message": "GET is not allowed for /submit; allowed: OPTIONS, POST",
+        "detail": "GET is not allowed for /submit; allowed: OPTIONS, POST",
     }
 
 

@@ -271,9 +271,10 @@ def test_handlers_without_annotations_are_untouched(api):
     handler = api.application.handler_for("plain")
     assert handler.__name__ == "plain" and not hasattr(handler, "__wrapped__")
     assert api.post_json("/plain", {"a": 1}).json == {"got": {"a": 1}}
-    # the same old error format for them
+    # the same problem document as every other error
     response = api.post("/plain", "{", content_type="application/json", status=400)
-    assert response.content_type == "application/json"
+    assert response.content_type == "application/problem+json"
+    assert response.json["detail"].startswith("malformed JSON")
 
 
 def test_malformed_json_is_a_400_problem(api):

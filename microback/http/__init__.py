@@ -7,6 +7,7 @@ This layer does no I/O of its own and knows nothing of apps, databases or server
 from .errors import abort as abort
 from .errors import error_response as error_response
 from .errors import prefers_json as prefers_json
+from .errors import problem_response as problem_response
 from .json_codec import json_dumps as json_dumps
 from .json_codec import json_loads as json_loads
 from .params import InvalidField as InvalidField
@@ -14,6 +15,7 @@ from .params import InvalidParameter as InvalidParameter
 from .params import JSONObject as JSONObject
 from .params import MissingField as MissingField
 from .params import Params as Params
+from .problem import PROBLEM_JSON as PROBLEM_JSON
 from .problem import FieldError as FieldError
 from .problem import Problem as Problem
 from .request import SAFE_METHODS as SAFE_METHODS
@@ -28,6 +30,7 @@ from .response import json_response as json_response
 from .response import redirect as redirect
 
 __all__ = [
+    "PROBLEM_JSON",
     "SAFE_METHODS",
     "BodyTooLarge",
     "FieldError",
@@ -49,5 +52,6 @@ __all__ = [
     "json_loads",
     "json_response",
     "prefers_json",
+    "problem_response",
     "redirect",
 ]

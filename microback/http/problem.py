@@ -47,9 +47,17 @@ class Problem(HTTPException):
 
 
 def problem_document(
-    status: int, detail: str, errors: Iterable[FieldError] = (), *, type_: str = "about:blank"
+    status: int,
+    detail: str,
+    errors: Iterable[FieldError] = (),
+    *,
+    type_: str = "about:blank",
+    **members: Any,
 ) -> dict[str, Any]:
-    """The JSON of a problem: with type ``about:blank`` the title is the status's phrase."""
+    """The JSON of a problem: with type ``about:blank`` the title is the status's phrase.
+
+    ``members`` are extension members (``request_id``, ``instance``...), after the others.
+    """
     document: dict[str, Any] = {
         "type": type_,
         "title": HTTP_STATUS_CODES.get(status, "Error"),
@@ -59,4 +67,5 @@ def problem_document(
     listed = [error.as_json() for error in errors]
     if listed:
         document["errors"] = listed
+    document.update(members)
     return document

@@ -253,7 +253,7 @@ def test_sqlite_lock_held_longer_than_the_busy_timeout_is_a_503(tmp_path, monkey
         other.execute("ROLLBACK")
         other.close()
     assert response.headers["Retry-After"] == "1"
-    assert "try again" in response.json["error"]["message"]
+    assert "try again" in response.json["detail"]
     assert client.post("/items", status=201).json == {"id": 1, "name": "x"}
     db.close_all()
 
@@ -354,7 +354,7 @@ def test_a_sqlite_file_that_cannot_take_writes_answers_503(
     try:
         refused = client.post("/items?size=20000", status=503)
         assert refused.headers["Retry-After"] == "1"
-        message = refused.json["error"]["message"]
+        message = refused.json["detail"]
         assert message == "the database cannot store changes at the moment; try again later"
         assert client.get("/items").json == {"count": 0}  # reads go on
     finally:

@@ -46,7 +46,12 @@ def test_get_or_404(api):
     api.post_json("/users", {"name": "ada"}, status=201)
     assert api.get("/users/1").json == {"id": 1, "name": "ada"}
     missing = api.get("/users/99", status=404)
-    assert missing.json == {"error": {"status": 404, "message": "User not found"}}
+    assert missing.json == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "User not found",
+    }
 
 
 def test_private_fields_are_never_serialized_by_default(api, models):
@@ -72,7 +77,7 @@ def test_foreign_keys_serialize_as_the_id_they_hold(api):
 def test_sql_metacharacters_in_a_lookup_match_literally(api):
     hostile = 'x\'; DROP TABLE "user"; -- %_\\'
     api.post_json("/users", {"name": "ada"}, status=201)
-    assert api.get(f"/users/by-name/{hostile}", status=404).json["error"]["status"] == 404
+    assert api.get(f"/users/by-name/{hostile}", status=404).json["status"] == 404
     api.post_json("/users", {"name": hostile}, status=201)
     assert api.get(f"/users/by-name/{hostile}").json == {"id": 2, "name": hostile}
     assert api.get("/count").json == {"users": 2}  # the table is still there, whole
@@ -82,7 +87,7 @@ def test_unique_violation_is_a_409_naming_the_field(api, caplog):
     api.post_json("/users", {"name": "ada@example.org"}, status=201)
     with caplog.at_level(logging.WARNING, logger="microback.db"):
         response = api.post_json("/users", {"name": "ada@example.org"}, status=409)
-    message = response.json["error"]["message"]
+    message = response.json["detail"]
     assert message == "the 'name' field must be unique: another user already has this value"
     assert "ada@example.org" not in response.text  # the raw message may quote the value
     (record,) = [r for r in caplog.records if r.name == "microback.db"]
@@ -93,23 +98,19 @@ def test_unique_violation_is_a_409_naming_the_field(api, caplog):
 def test_not_null_violation_is_a_400_naming_the_field(api):
     api.post_json("/users", {"name": "ada"}, status=201)
     response = api.post_json("/notes", {"owner": 1, "text": None}, status=400)
-    assert response.json["error"]["message"] == "the 'text' field is required"
+    assert response.json["detail"] == "the 'text' field is required"
 
 
 def test_missing_foreign_key_is_a_400_naming_the_field(api):
     response = api.post_json("/notes", {"owner": 42, "text": "orphan"}, status=400)
-    assert response.json["error"]["message"] == (
-        "the 'owner' field refers to a row that does not exist"
-    )
+    assert response.json["detail"] == ("the 'owner' field refers to a row that does not exist")
 
 
 def test_deleting_a_referenced_row_is_a_409(api):
     api.post_json("/users", {"name": "ada"}, status=201)
     api.post_json("/notes", {"owner": 1, "text": "milk"}, status=201)
     response = api.delete("/users/1", status=409)
-    assert response.json["error"]["message"].startswith(
-        "this row is still referenced by other rows"
-    )
+    assert response.json["detail"].startswith("this row is still referenced by other rows")
     assert api.get("/users/1").json["name"] == "ada"
 
 

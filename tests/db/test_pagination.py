@@ -144,4 +144,4 @@ def test_a_total_count_is_given_only_when_asked_for(api):
 )
 def test_malformed_parameters_are_a_400_naming_them(api, query, message):
     response = api.get(f"/users?{query}", status=400)
-    assert response.json["error"]["message"].startswith(message)
+    assert response.json["detail"].startswith(message)

@@ -218,7 +218,7 @@ def test_exhausted_pool_answers_503_with_retry_after(app, make_db):
         release.set()
         holder.join()
     assert response.headers["Retry-After"] == "1"
-    assert response.json["error"]["message"] == (
+    assert response.json["detail"] == (
         "the server is busy: every database connection stayed in use; try again"
     )
     assert client.get("/query").json == {"one": 1}
@@ -276,9 +276,7 @@ def test_connection_killed_mid_request_is_a_503_and_the_next_request_succeeds(ap
 
     client = TestClient(app)
     response = client.get("/killed", status=503)
-    assert response.json["error"]["message"] == (
-        "the database is unavailable or busy; try again shortly"
-    )
+    assert response.json["detail"] == ("the database is unavailable or busy; try again shortly")
     assert client.get("/query").json == {"one": 1}
     assert client.get("/query").json == {"one": 1}
 
@@ -346,7 +344,7 @@ def test_values_the_database_cannot_store_are_a_400(app, db, models, caplog):
     owner = User.create(name="ada")
     # Model.save checks max_length, which SQLite alone would not enforce.
     too_long = client.post_json("/users", {"name": "x" * 81}, status=400)
-    message = too_long.json["error"]["message"]
+    message = too_long.json["detail"]
     assert message == "the 'name' field must be at most 80 characters long"
     if db.backend == "postgresql":  # PostgreSQL text cannot hold NUL
 
@@ -355,7 +353,7 @@ def test_values_the_database_cannot_store_are_a_400(app, db, models, caplog):
             return Note.create(owner=owner, text=request.json["text"]).to_dict(), 201
 
         nul = client.post_json("/notes", {"text": "a\u0000b"}, status=400)
-        assert nul.json["error"]["message"].startswith("a value does not fit")
+        assert nul.json["detail"].startswith("a value does not fit")
         assert Note.select().count() == 0
 
 
@@ -410,5 +408,5 @@ def test_before_commit_writes_in_the_request_transaction_or_rolls_it_back(app, d
     assert sorted(u.name for u in User.select()) == ["ada 0", "answered 200 2", "answered 201 1"]
     outcome["refuse"] = True
     refused = client.post("/users", status=409)
-    assert refused.json["error"]["message"] == "refused before the commit"
+    assert refused.json["detail"] == "refused before the commit"
     assert User.select().count() == 3

@@ -50,21 +50,17 @@ def api(app, db, models):
     "path", [f"/notes/{TOO_BIG}", f"/notes/{10**30}", f"/signed/-{TOO_BIG + 1}"]
 )
 def test_an_integer_path_value_out_of_range_is_a_404(api, path):
-    assert api.get(path, status=404).json["error"]["status"] == 404
+    assert api.get(path, status=404).json["status"] == 404
 
 
 def test_the_largest_integer_path_value_is_looked_up(api):
-    assert api.get(f"/notes/{TOO_BIG - 1}", status=404).json["error"]["message"] == (
-        "Note not found"
-    )
-    assert api.get(f"/signed/-{TOO_BIG}", status=404).json["error"]["message"] == (
-        "Note not found"
-    )
+    assert api.get(f"/notes/{TOO_BIG - 1}", status=404).json["detail"] == ("Note not found")
+    assert api.get(f"/signed/-{TOO_BIG}", status=404).json["detail"] == ("Note not found")
 
 
 def test_get_int_without_bounds_refuses_what_no_database_stores(api):
     response = api.post_json("/lookup", {"id": TOO_BIG}, status=400)
-    message = response.json["error"]["message"]
+    message = response.json["detail"]
     assert message.startswith("the 'id' field must be an integer from -9223372036854775808 to ")
     api.post_json("/lookup", {"id": -TOO_BIG - 1}, status=400)
     assert api.post_json("/lookup", {"id": TOO_BIG - 1}, status=404)
@@ -78,7 +74,7 @@ def test_an_integer_out_of_the_columns_range_is_a_400_naming_the_field(api, db, 
     if field == "small" and db.backend == "sqlite":
         value *= 2**32  # SQLite's integers are all 64 bits
     response = api.post_json("/counters", {field: value}, status=400)
-    message = response.json["error"]["message"]
+    message = response.json["detail"]
     assert message.startswith(f"the {field!r} field must be an integer from ")
 
 
@@ -90,23 +86,23 @@ def test_integers_at_the_edge_of_the_columns_range_are_stored(api, db):
 
 def test_a_foreign_key_out_of_range_is_a_400_naming_it(api):
     response = api.post_json("/notes", {"owner": TOO_BIG, "text": "x"}, status=400)
-    assert response.json["error"]["message"].startswith("the 'owner' field must be an integer")
+    assert response.json["detail"].startswith("the 'owner' field must be an integer")
 
 
 def test_a_missing_required_field_is_a_400_naming_it(api):
     # MariaDB reports it as error 1364, which PyMySQL raises as an OperationalError.
     response = api.post_json("/notes", {"owner": 1}, status=400)
-    assert response.json["error"]["message"] == "the 'text' field is required"
+    assert response.json["detail"] == "the 'text' field is required"
 
 
 def test_a_value_that_does_not_fit_names_the_field_not_the_database(api, db):
     response = api.post_json("/counters", {"label": "far too long"}, status=400)
-    message = response.json["error"]["message"]
+    message = response.json["detail"]
     assert "'label' field" in message
     database_name = db.database.database
     assert database_name not in message.replace("label", "")
     response = api.post_json("/counters", {"small": "twelve"}, status=400)
-    assert "'small' field" in response.json["error"]["message"]
+    assert "'small' field" in response.json["detail"]
 
 
 def test_a_value_the_database_refuses_is_named_by_its_field_never_by_the_database(db, api):

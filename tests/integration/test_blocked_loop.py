@@ -118,7 +118,7 @@ def test_records_made_while_serving_carry_the_request_id_and_a_500_quotes_it(
     connection.close()
     assert failed.status == 500
     failed_id = failed.getheader("X-Request-ID")
-    assert f"Quote request id {failed_id}" in body["error"]["message"]
+    assert f"Quote request id {failed_id}" in body["detail"]
     assert "kaput" not in json.dumps(body)
     server.wait_for_line(rf"unhandled exception in GET /boom \[request {failed_id}\]")
 

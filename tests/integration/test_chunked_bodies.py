@@ -80,9 +80,10 @@ def test_chunked_body_over_the_limit_is_413(port: int) -> None:
 
     assert status == 413
     assert answer == {
-        "error": {
-            "status": 413,
-            "message": "the request body (sent without Content-Length) is larger than the "
-            "limit of 4 KiB (setting max_content_length)",
-        }
+        "type": "about:blank",
+        "title": "Request Entity Too Large",
+        "status": 413,
+        "detail": "the request body (sent without Content-Length) is larger than the "
+        "limit of 4 KiB (setting max_content_length)",
+        "request_id": answer["request_id"],
     }

@@ -76,13 +76,13 @@ def test_without_a_key_or_on_another_route_requests_run_each_time(shop, client) 
 def test_the_same_key_on_another_request_is_422(shop, client) -> None:
     _post(client, "order-1", amount=10, status=201)
     refused = _post(client, "order-1", amount=99, status=422)
-    assert "different request" in refused.json["error"]["message"]
+    assert "different request" in refused.json["detail"]
     assert shop.Order.select().count() == 1
 
 
 def test_a_bad_key_is_400(shop, client) -> None:
     refused = _post(client, "x" * 256, status=400)
-    assert "1 to 255 printable ASCII" in refused.json["error"]["message"]
+    assert "1 to 255 printable ASCII" in refused.json["detail"]
     _post(client, "caf\u00e9".encode().decode("latin-1"), status=400)
     assert shop.Order.select().count() == 0
 
@@ -96,7 +96,7 @@ def test_required_keys(app: App, db: Database, client) -> None:
 
     db.create_tables()
     refused = client.post("/pay", status=400)
-    assert "needs an Idempotency-Key header" in refused.json["error"]["message"]
+    assert "needs an Idempotency-Key header" in refused.json["detail"]
     client.post("/pay", headers={"Idempotency-Key": "a"}, status=201)
 
 
@@ -145,7 +145,7 @@ def _first_request_held(shop, client, key: str, status: int) -> Iterator[list]:
 def test_a_repeat_while_the_first_runs_is_409(shop, client) -> None:
     with _first_request_held(shop, client, "order-1", 201) as results:
         busy = _post(client, "order-1", status=409)
-        assert "still being processed" in busy.json["error"]["message"]
+        assert "still being processed" in busy.json["detail"]
         assert int(busy.headers["Retry-After"]) >= 1
     assert _post(client, "order-1", status=201).json == results[0].json
     assert shop.Order.select().count() == 1

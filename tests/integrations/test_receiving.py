@@ -93,7 +93,7 @@ def test_a_replayed_webhook_outside_the_window_is_refused(app, received, client,
     with caplog.at_level(logging.WARNING, "microback.webhooks"):
         refused = client.post("/webhooks/partner", body, headers=captured, status=400)
     # The reason is in the log, not in the answer.
-    assert refused.json["error"]["message"] == "the webhook could not be verified"
+    assert refused.json["detail"] == "the webhook could not be verified"
     assert "tolerance" not in refused.text
     assert "outside the tolerance of 300 s" in caplog.text
     assert app.extensions["jobs"].run_pending() == 0

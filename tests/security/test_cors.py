@@ -181,7 +181,7 @@ def test_errors_carry_cors_headers_so_the_page_sees_them(path, status, caplog):
         response = TestClient(app).get(path, headers={"Origin": APP}, status=status)
     assert response.headers["Access-Control-Allow-Origin"] == APP
     assert response.headers["Access-Control-Allow-Credentials"] == "true"
-    assert response.json["error"]["status"] == status
+    assert response.json["status"] == status
 
 
 def test_method_not_allowed_carries_cors_headers():
@@ -327,7 +327,7 @@ def test_single_page_app_on_another_origin_with_csrf():
         "https://api.example/notes", {}, headers={"Origin": APP}, status=403
     )
     assert refused.headers["Access-Control-Allow-Origin"] == APP
-    assert refused.json["error"]["message"].startswith("CSRF token missing")
+    assert refused.json["detail"].startswith("CSRF token missing")
 
 
 def test_cors_does_not_make_an_origin_trusted_for_csrf():
@@ -341,6 +341,4 @@ def test_cors_does_not_make_an_origin_trusted_for_csrf():
         return {"created": True}, 201
 
     response = TestClient(app).post("/notes", headers={"Origin": APP}, status=403)
-    assert response.json["error"]["message"] == (
-        f"cross-site request refused: Origin {APP} is not trusted"
-    )
+    assert response.json["detail"] == (f"cross-site request refused: Origin {APP} is not trusted")

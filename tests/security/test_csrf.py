@@ -82,7 +82,7 @@ def logged_in(app, base="http://localhost"):
 
 
 def message(response):
-    return response.json["error"]["message"]
+    return response.json["detail"]
 
 
 # --- the token --------------------------------------------------------------------------------
@@ -121,7 +121,12 @@ def test_a_json_body_is_left_for_the_handler(app):
 def test_missing_token_is_refused_and_says_where_to_send_it(app, method):
     client, _ = logged_in(app)
     response = client.request("/thing", method=method, status=403)
-    assert response.json == {"error": {"status": 403, "message": MISSING}}
+    assert response.json == {
+        "type": "about:blank",
+        "title": "Forbidden",
+        "status": 403,
+        "detail": MISSING,
+    }
     assert app.calls == []
 
 

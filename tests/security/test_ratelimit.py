@@ -25,7 +25,7 @@ def test_failed_logins_per_account_end_in_429_then_recover(database_url):
             attempt(client, "ada@example.org", "wrong", status=401)
         refused = attempt(client, "ADA@example.org", PASSWORD, status=429)
         assert 1 <= int(refused.headers["Retry-After"]) <= 2
-        assert refused.json["error"]["message"].startswith("too many failed sign-ins")
+        assert refused.json["detail"].startswith("too many failed sign-ins")
         attempt(client, "bob@example.org", "wrong", status=401)  # other accounts unaffected
         time.sleep(int(refused.headers["Retry-After"]) + 0.1)
         attempt(client, "ada@example.org", PASSWORD)  # no permanent lock-out

@@ -278,4 +278,4 @@ def test_csrf_protects_a_request_that_sends_only_the_old_cookie():
     after, _ = make_app(secure=True)
     Csrf(after)
     refused = TestClient(after).post("/set/x", headers={"Cookie": old}, status=403)
-    assert "CSRF" in refused.json["error"]["message"]
+    assert "CSRF" in refused.json["detail"]

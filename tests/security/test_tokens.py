@@ -31,7 +31,7 @@ def test_bad_expired_and_revoked_tokens_are_401(site):
     client = TestClient(app)
     for secret in ("mbt_made-up", "not-even-ours", ""):
         response = client.get("/me", headers=bearer(secret), status=401)
-        assert response.json["error"]["message"] == "the token is invalid, expired or revoked"
+        assert response.json["detail"] == "the token is invalid, expired or revoked"
     expired = auth.tokens.create(
         user, "old", scopes=["profile"], lifetime=datetime.timedelta(seconds=1)
     )
@@ -50,7 +50,7 @@ def test_scopes_limit_tokens_not_sessions(site):
     writer = auth.tokens.create(user, "writer", scopes=["notes:write", "notes:read"])
     client = TestClient(app)
     response = client.post_json("/notes", {"text": "x"}, headers=bearer(reader.secret), status=403)
-    assert response.json["error"]["message"] == "the token lacks the scope 'notes:write'"
+    assert response.json["detail"] == "the token lacks the scope 'notes:write'"
     client.post_json("/notes", {"text": "x"}, headers=bearer(writer.secret), status=201)
     session_client.post_json("/notes", {"text": "y"}, status=201)
 
@@ -71,7 +71,7 @@ def test_bearer_requests_need_no_csrf_token_but_cookies_do(database_url):
         client, user = logged_in(app, auth)
         new = auth.tokens.create(user, "cli", scopes=["notes:write"])
         response = client.post_json("/notes", {"text": "x"}, status=403)
-        assert "CSRF token missing" in response.json["error"]["message"]
+        assert "CSRF token missing" in response.json["detail"]
         TestClient(app).post_json("/notes", {"text": "x"}, headers=bearer(new.secret), status=201)
     finally:
         db.close_all()
@@ -119,9 +119,7 @@ def test_tokens_reach_only_routes_that_declare_their_scope(site):
     client = TestClient(app)
     # /notes/<id> DELETE and GET are @login_required only: sessions, not tokens.
     refused = client.delete(f"/notes/{note.id}", headers=bearer(reader.secret), status=403)
-    assert refused.json["error"]["message"] == (
-        "API tokens cannot call this route: it declares no scope"
-    )
+    assert refused.json["detail"] == ("API tokens cannot call this route: it declares no scope")
     client.get(f"/notes/{note.id}", headers=bearer(reader.secret), status=403)
     assert Note.select().count() == 1
 
