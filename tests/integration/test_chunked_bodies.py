@@ -79,11 +79,11 @@ def test_chunked_body_over_the_limit_is_413(port: int) -> None:
     status, answer = _post_chunked(port, b"x" * (LIMIT + 1))
 
     assert status == 413
+    answer.pop("request_id", None)  # given by microback's server, not by gunicorn
     assert answer == {
         "type": "about:blank",
         "title": "Request Entity Too Large",
         "status": 413,
         "detail": "the request body (sent without Content-Length) is larger than the "
         "limit of 4 KiB (setting max_content_length)",
-        "request_id": answer["request_id"],
     }
