@@ -22,6 +22,10 @@ from .http import json_response as json_response
 from .http import problem_response as problem_response
 from .http import redirect as redirect
 from .metrics import enable_metrics as enable_metrics
+from .openapi import OpenAPI as OpenAPI
+from .openapi import enable_openapi as enable_openapi
+from .openapi import openapi_document as openapi_document
+from .openapi import operation as operation
 from .routing import BaseConverter as BaseConverter
 from .routing import Route as Route
 from .routing import Router as Router

@@ -34,6 +34,7 @@ from .routing import (
     _Entry,
     _handler_name,
     check_handler_signature,
+    path_converters,
     path_variables,
 )
 from .security_headers import SecurityHeaders
@@ -230,6 +231,10 @@ class App(Router):
         Extensions read marks that decorators leave on handlers (``@csrf_exempt``) this way.
         """
         return self._table.handlers.get(endpoint)
+
+    def path_converters(self, path: str) -> list[tuple[str, BaseConverter]]:
+        """Give the name and converter of each variable of a route ``path`` (for its schema)."""
+        return path_converters(self._table.map, path)
 
     # --- WSGI ---------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import contextlib
 import functools
 import inspect
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple, TypeVar
 
 from werkzeug.exceptions import NotFound
@@ -46,6 +46,8 @@ __all__ = [
     "Router",
     "check_handler_signature",
     "guard_handler",
+    "path_converters",
+    "path_template",
     "path_variables",
 ]
 
@@ -344,15 +346,30 @@ def _variable(
     return name, convert, slash_refuses
 
 
+def _converters(map: Map, path: str) -> Iterator[tuple[re.Match[str], BaseConverter]]:
+    """Each variable of ``path``, and the converter werkzeug makes for it in ``map``."""
+    for found in _VARIABLE.finditer(path):
+        args, kwargs = parse_converter_args(found["arguments"] or "")
+        yield found, map.converters[found["converter"] or "default"](map, *args, **kwargs)
+
+
+def path_converters(map: Map, path: str) -> list[tuple[str, BaseConverter]]:
+    """The name and converter of each variable of a route path, in order."""
+    return [(found["variable"], converter) for found, converter in _converters(map, path)]
+
+
+def path_template(path: str) -> str:
+    """A route path with each variable written ``{name}``, as URI templates (OpenAPI) do."""
+    return _VARIABLE.sub(lambda found: "{" + found["variable"] + "}", path)
+
+
 def _compile(rule: Rule) -> _Pattern:
     parts: list[str] = []
     variables: list[tuple[str, Callable[[str], Any] | None, bool]] = []
     position = 0
-    for found in _VARIABLE.finditer(rule.rule):
+    for found, converter in _converters(rule.map, rule.rule):
         parts.append(re.escape(rule.rule[position : found.start()]))
-        args, kwargs = parse_converter_args(found["arguments"] or "")
         name = found["variable"]
-        converter = rule.get_converter(name, found["converter"] or "default", args, kwargs)
         parts.append(f"(?P<{name}>{converter.regex})")
         variables.append(_variable(name, converter))
         position = found.end()

@@ -58,7 +58,9 @@ def login_required(handler: _F) -> _F:
             return refusal
         return handler(request, *args, **kwargs)
 
-    return guard_handler(guarded, handler, "@login_required")  # type: ignore[return-value]
+    guard_handler(guarded, handler, "@login_required")
+    guarded.microback_login_required = True  # type: ignore[attr-defined]  # read by openapi
+    return guarded  # type: ignore[return-value]
 
 
 def requires_role(*roles: str) -> Callable[[_F], _F]:
@@ -77,7 +79,9 @@ def requires_role(*roles: str) -> Callable[[_F], _F]:
             return handler(request, *args, **kwargs)
 
         name = f"@requires_role({', '.join(repr(role) for role in roles)})"
-        return guard_handler(guarded, handler, name)  # type: ignore[return-value]
+        guard_handler(guarded, handler, name)
+        guarded.microback_roles = frozenset(roles)  # type: ignore[attr-defined]
+        return guarded  # type: ignore[return-value]
 
     return decorator
 

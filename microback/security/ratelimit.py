@@ -254,6 +254,7 @@ def rate_limit(
             return handler(request, *args, **kwargs)
 
         guard_handler(limited, handler, f"@rate_limit({spec!r})")
+        limited.microback_rate_limit = spec  # type: ignore[attr-defined]  # read by openapi
         return limited  # type: ignore[return-value]
 
     return decorator

@@ -1,0 +1,140 @@
+"""JSON Schemas for the OpenAPI document: declared types, path converters, problem details.
+
+Declared types go through ``msgspec.json.schema_components`` all at once, so a model used by
+several routes is one component, referred to as ``#/components/schemas/<Name>``; the schema
+is the one msgspec validates with. Path values get the schema of their werkzeug converter.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from werkzeug.routing.converters import (
+    AnyConverter,
+    FloatConverter,
+    NumberConverter,
+    PathConverter,
+    UnicodeConverter,
+    UUIDConverter,
+)
+
+from ..routing import BaseConverter
+from ..validation import models_in
+
+__all__ = ["PROBLEM_SCHEMAS", "REF", "TypeSchemas", "converter_schema"]
+
+REF = "#/components/schemas/{name}"
+
+#: The problem document of every error (RFC 9457), and one invalid field of it.
+PROBLEM_SCHEMAS: dict[str, Any] = {
+    "Problem": {
+        "title": "Problem",
+        "description": "An error, as RFC 9457 problem details (application/problem+json).",
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "description": "A URI naming the kind of problem."},
+            "title": {
+                "type": "string",
+                "description": "The status's phrase, such as 'Not Found'.",
+            },
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string", "description": "What went wrong and how to fix it."},
+            "errors": {
+                "type": "array",
+                "description": "One entry per invalid field (422).",
+                "items": {"$ref": REF.format(name="FieldError")},
+            },
+        },
+        "required": ["type", "title", "status", "detail"],
+    },
+    "FieldError": {
+        "title": "FieldError",
+        "type": "object",
+        "properties": {
+            "location": {"enum": ["body", "query", "path", "header", "form"]},
+            "path": {
+                "type": "array",
+                "description": "Keys and indexes from the location to the field.",
+                "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            },
+            "message": {"type": "string", "description": "What is wrong, for a person."},
+            "code": {"type": "string", "description": "What is wrong, for a program."},
+        },
+        "required": ["location", "path", "message", "code"],
+    },
+}
+
+
+class TypeSchemas:
+    """Collects the declared types, then gives the schema of each once all are known."""
+
+    def __init__(self) -> None:
+        self._types: list[Any] = []
+        self._closed: list[type] = []
+        self._schemas: tuple[dict[str, Any], ...] = ()
+        self.components: dict[str, Any] = {}
+
+    def add(self, annotation: Any, *, closed: bool = False) -> int:
+        """Take ``annotation`` (``closed``: its models refuse unknown fields); give its number."""
+        self._types.append(annotation)
+        if closed:
+            self._closed.extend(models_in(annotation))
+        return len(self._types) - 1
+
+    def resolve(self) -> None:
+        """Make every schema, in one pass so that shared models are shared components."""
+        schemas, components = msgspec.json.schema_components(self._types, ref_template=REF)
+        self._schemas = schemas
+        for model in self._closed:
+            component = components.get(model.__name__)
+            if isinstance(component, dict) and component.get("type") == "object":
+                component["additionalProperties"] = False
+        self.components = components
+
+    def schema(self, number: int) -> dict[str, Any]:
+        """The schema of the type numbered ``number`` by :meth:`add`."""
+        return self._schemas[number]
+
+    def object_fields(self, number: int) -> tuple[dict[str, Any], list[str]]:
+        """The properties and required names of a model's schema (a query model's fields)."""
+        schema = self._schemas[number]
+        ref = schema.get("$ref", "")
+        if ref.startswith(REF.format(name="")):
+            schema = self.components[ref.rsplit("/", 1)[1]]
+        return dict(schema.get("properties", {})), list(schema.get("required", []))
+
+
+# UnicodeConverter keeps only its regex: "[^/]{1,}", "[^/]{2,8}" or "[^/]{4}".
+_LENGTHS = re.compile(r"\[\^/\]\{(?P<low>\d+)(?P<comma>,?)(?P<high>\d*)\}")
+
+
+def converter_schema(converter: BaseConverter) -> dict[str, Any]:
+    """The schema of a path value, from its werkzeug converter; a custom one is a string."""
+    if isinstance(converter, NumberConverter):
+        kind = "number" if isinstance(converter, FloatConverter) else "integer"
+        schema: dict[str, Any] = {"type": kind}
+        low = converter.min
+        if not converter.signed and (low is None or low < 0):
+            low = 0  # an unsigned converter matches no "-"
+        if low is not None:
+            schema["minimum"] = low
+        if converter.max is not None:
+            schema["maximum"] = converter.max
+        return schema
+    if isinstance(converter, UUIDConverter):
+        return {"type": "string", "format": "uuid"}
+    if isinstance(converter, AnyConverter):
+        return {"type": "string", "enum": sorted(converter.items)}
+    if isinstance(converter, PathConverter):
+        return {"type": "string"}
+    if type(converter) is UnicodeConverter:
+        found = _LENGTHS.fullmatch(converter.regex)
+        if found is not None:
+            schema = {"type": "string", "pattern": "^[^/]*$", "minLength": int(found["low"])}
+            high = found["high"] or (None if found["comma"] else found["low"])
+            if high is not None:
+                schema["maxLength"] = int(high)
+            return schema
+    return {"type": "string"}
