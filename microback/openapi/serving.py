@@ -56,34 +56,17 @@ _INITIALIZER = """window.ui = SwaggerUIBundle({{
 
 
 class OpenAPI:
-    """The document of ``app`` and the routes that serve it; ``app.extensions["openapi"]``.
+    """The document of ``app``, built on first use (every route registered by then) and kept;
+    ``app.extensions["openapi"]``. :func:`enable_openapi` makes it and serves it."""
 
-    The document is built on first use, once every route is registered, and kept.
-    """
-
-    def __init__(
-        self,
-        app: App,
-        *,
-        path: str = "/openapi.json",
-        docs_path: str | None = "/docs",
-        title: str = "API",
-        version: str = "0.1.0",
-        description: str | None = None,
-    ) -> None:
-        for name, value in (("path", path), ("docs_path", docs_path)):
-            if value is not None and not value.startswith("/"):
-                raise ValueError(f"{name} must start with '/', got {value!r}")
+    def __init__(self, app: App, title: str, version: str, description: str | None) -> None:
         self.app = app
-        self.path = path
-        self.docs_path = docs_path.rstrip("/") if docs_path else None
         self.title = title
         self.version = version
         self.description = description
         self._document: dict[str, Any] | None = None
         self._json: bytes | None = None
         app.extensions["openapi"] = self
-        self._add_routes()
 
     def document(self) -> dict[str, Any]:
         """The OpenAPI 3.1 document of the app, as JSON-ready data."""
@@ -93,52 +76,56 @@ class OpenAPI:
             )
         return self._document
 
-    def _add_routes(self) -> None:
-        hidden = operation(include=False)
+    def json(self) -> bytes:
+        """The document, encoded once."""
+        if self._json is None:
+            self._json = json_dumps(self.document()).encode()
+        return self._json
 
-        @hidden
-        def openapi_json(request: Request) -> Response:
-            if self._json is None:
-                self._json = json_dumps(self.document()).encode()
-            return Response.buffered(self._json, 200, "application/json")
 
-        self.app.add_route(self.path, openapi_json, ["GET"], endpoint="openapi")
-        docs_path = self.docs_path
-        if docs_path is None:
-            return
+def _serve_document(openapi: OpenAPI, path: str) -> None:
+    @operation(include=False)
+    def openapi_json(request: Request) -> Response:
+        return Response.buffered(openapi.json(), 200, "application/json")
 
-        @hidden
-        def openapi_docs(request: Request) -> Response:
-            base = html.escape(request.script_root + docs_path, quote=True)
-            page = _PAGE.format(title=html.escape(self.title), base=base)
-            return Response.buffered(page.encode(), 200, "text/html; charset=utf-8")
+    openapi.app.add_route(path, openapi_json, ["GET"], endpoint="openapi")
 
-        @hidden
-        def openapi_docs_initializer(request: Request) -> Response:
-            script = _INITIALIZER.format(url=json_dumps(request.script_root + self.path))
-            return Response.buffered(script.encode(), 200, "text/javascript; charset=utf-8")
 
-        @hidden
-        def openapi_docs_asset(request: Request, name: str) -> Response:
-            body = _asset(name)
-            cache = [("Cache-Control", "public, max-age=86400")]
-            return Response.buffered(body, 200, _ASSETS[name], cache)
+def _serve_docs(openapi: OpenAPI, path: str, docs_path: str) -> None:
+    """Swagger UI at ``docs_path`` (``""`` for the root), reading the document at ``path``."""
+    hidden = operation(include=False)
 
-        docs = docs_path or "/"
-        self.app.add_route(docs, openapi_docs, ["GET"], endpoint="openapi_docs")
-        self.app.add_route(
-            f"{docs_path}/swagger-initializer.js",
-            openapi_docs_initializer,
-            ["GET"],
-            endpoint="openapi_docs_initializer",
-        )
-        names = ", ".join(f"'{name}'" for name in _ASSETS)
-        self.app.add_route(
-            f"{docs_path}/<any({names}):name>",
-            openapi_docs_asset,
-            ["GET"],
-            endpoint="openapi_docs_asset",
-        )
+    @hidden
+    def openapi_docs(request: Request) -> Response:
+        base = html.escape(request.script_root + docs_path, quote=True)
+        page = _PAGE.format(title=html.escape(openapi.title), base=base)
+        return Response.buffered(page.encode(), 200, "text/html; charset=utf-8")
+
+    @hidden
+    def openapi_docs_initializer(request: Request) -> Response:
+        script = _INITIALIZER.format(url=json_dumps(request.script_root + path))
+        return Response.buffered(script.encode(), 200, "text/javascript; charset=utf-8")
+
+    @hidden
+    def openapi_docs_asset(request: Request, name: str) -> Response:
+        cache = [("Cache-Control", "public, max-age=86400")]
+        return Response.buffered(_asset(name), 200, _ASSETS[name], cache)
+
+    app = openapi.app
+    app.add_route(docs_path or "/", openapi_docs, ["GET"], endpoint="openapi_docs")
+    app.add_route(
+        f"{docs_path}/swagger-initializer.js",
+        openapi_docs_initializer,
+        ["GET"],
+        endpoint="openapi_docs_initializer",
+    )
+    names = ", ".join(f"'{name}'" for name in _ASSETS)
+    app.add_route(
+        f"{docs_path}/<any({names}):name>",
+        openapi_docs_asset,
+        ["GET"],
+        endpoint="openapi_docs_asset",
+    )
 
 
 _LOADED: dict[str, bytes] = {}
@@ -149,8 +136,8 @@ def _asset(name: str) -> bytes:
     body = _LOADED.get(name)
     if body is None:
         body = _LOADED[name] = (
-            (importlib.resources.files(__package__) / "static" / name).read_bytes()
-        )
+            importlib.resources.files(__package__) / "static" / name
+        ).read_bytes()
     return body
 
 
@@ -169,11 +156,11 @@ def enable_openapi(
     ``description`` are the API's, for the document's ``info``. Call it after creating the
     app; routes registered later are in the document too (it is built on the first request).
     """
-    return OpenAPI(
-        app,
-        path=path,
-        docs_path=docs_path,
-        title=title,
-        version=version,
-        description=description,
-    )
+    for name, value in (("path", path), ("docs_path", docs_path)):
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"{name} must start with '/', got {value!r}")
+    openapi = OpenAPI(app, title, version, description)
+    _serve_document(openapi, path)
+    if docs_path is not None:
+        _serve_docs(openapi, path, docs_path.rstrip("/"))
+    return openapi
