@@ -194,8 +194,9 @@ class _Builder:
             add(400, "The body is empty, malformed JSON, or nested too deeply.")
             add(415, "The body is not sent as Content-Type: application/json.")
         if locations:
-            places = ", ".join(sorted(locations))
-            add(422, f"The {places} does not validate: each invalid field is in errors.")
+            places = " and ".join(sorted(locations))
+            verb = "does" if len(locations) == 1 else "do"
+            add(422, f"The {places} {verb} not validate: each invalid field is in errors.")
         if facts.converters:
             add(404, "Nothing here: a path value does not fit its type, or names nothing.")
         self.guard_problems(facts, add)

@@ -8,6 +8,7 @@ download a browser or a driver of its own. Without them the tests skip, except u
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -23,6 +24,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+MICROBACK = [sys.executable, "-m", "microback"]
 
 
 def _missing(problem: str) -> None:
@@ -58,27 +60,23 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def accounts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``microback serve examples/accounts/app.py:app`` on a fresh SQLite file; its base URL."""
-    directory = tmp_path_factory.mktemp("accounts")
+def _environment(directory: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MICROBACK_")}
     env.update(
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
         MICROBACK_SECRET_KEY="browser-test-secret-key-0123456789abcdef",
-        DATABASE_URL=f"sqlite:///{directory / 'accounts.db'}",
-        ACCOUNTS_PASSWORD_ROUNDS="10",
+        DATABASE_URL=f"sqlite:///{directory / 'app.db'}",
     )
-    target = f"{REPO / 'examples' / 'accounts' / 'app.py'}:app"
-    microback = [sys.executable, "-m", "microback"]
-    subprocess.run(
-        [*microback, "db", "create-tables", target],
-        cwd=directory, env=env, check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    return env
+
+
+@contextlib.contextmanager
+def served(target: str, directory: Path, env: dict[str, str]) -> Iterator[str]:
+    """``microback serve TARGET`` on a free loopback port until the block ends; its base URL."""
     port = _free_port()
     log = (directory / "server.log").open("w")
     server = subprocess.Popen(
-        [*microback, "serve", target, "--host", "127.0.0.1", "--port", str(port)],
+        [*MICROBACK, "serve", target, "--host", "127.0.0.1", "--port", str(port)],
         cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
     )  # fmt: skip
     try:
@@ -90,8 +88,7 @@ def accounts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(
-                        "the accounts example did not start:\n"
-                        + (directory / "server.log").read_text()
+                        f"{target} did not start:\n" + (directory / "server.log").read_text()
                     ) from None
                 time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
@@ -103,3 +100,27 @@ def accounts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             server.kill()
             server.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def accounts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``microback serve examples/accounts/app.py:app`` on a fresh SQLite file; its base URL."""
+    directory = tmp_path_factory.mktemp("accounts")
+    env = _environment(directory)
+    env["ACCOUNTS_PASSWORD_ROUNDS"] = "10"
+    target = f"{REPO / 'examples' / 'accounts' / 'app.py'}:app"
+    subprocess.run(
+        [*MICROBACK, "db", "create-tables", target],
+        cwd=directory, env=env, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    with served(target, directory, env) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def openapi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``microback serve`` of tests/browser/openapi_app.py, its docs page at /docs."""
+    directory = tmp_path_factory.mktemp("openapi")
+    target = f"{REPO / 'tests' / 'browser' / 'openapi_app.py'}:app"
+    with served(target, directory, _environment(directory)) as url:
+        yield url
