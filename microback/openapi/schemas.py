@@ -85,7 +85,16 @@ class TypeSchemas:
 
     def resolve(self) -> None:
         """Make every schema, in one pass so that shared models are shared components."""
-        schemas, components = msgspec.json.schema_components(self._types, ref_template=REF)
+        try:
+            schemas, components = msgspec.json.schema_components(self._types, ref_template=REF)
+        except TypeError:  # a type msgspec cannot describe (a field of a custom class)
+            describable = [_describable(kind) for kind in self._types]
+            schemas, components = msgspec.json.schema_components(
+                [kind for kind, ok in zip(self._types, describable, strict=True) if ok],
+                ref_template=REF,
+            )
+            found = iter(schemas)
+            schemas = tuple(next(found) if ok else {} for ok in describable)
         self._schemas = schemas
         for model in self._closed:
             component = components.get(model.__name__)
@@ -104,6 +113,14 @@ class TypeSchemas:
         if ref.startswith(REF.format(name="")):
             schema = self.components[ref.rsplit("/", 1)[1]]
         return dict(schema.get("properties", {})), list(schema.get("required", []))
+
+
+def _describable(annotation: Any) -> bool:
+    try:
+        msgspec.json.schema(annotation)
+    except TypeError:
+        return False
+    return True
 
 
 # UnicodeConverter keeps only its regex: "[^/]{1,}", "[^/]{2,8}" or "[^/]{4}".

@@ -3,6 +3,7 @@ answer it can give, checked against the OpenAPI 3.1 schema by openapi-spec-valid
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +251,37 @@ def test_the_example_apps_documents_validate(tmp_path: Path) -> None:
         document = json.loads(result.stdout)
         valid(document)
         assert document["paths"], name
+
+
+class Custom:
+    """A class msgspec converts from attributes, but has no JSON Schema for."""
+
+
+@dataclasses.dataclass
+class Odd:
+    thing: Custom
+
+
+@dataclasses.dataclass
+class Plain:
+    name: str
+
+
+def test_a_type_without_json_schema_is_any_value_and_the_rest_is_described() -> None:
+    app = App()
+
+    @app.get("/odd")
+    def odd(request) -> Odd:
+        return Odd(Custom())
+
+    @app.get("/plain")
+    def plain(request) -> Plain:
+        return Plain("x")
+
+    document = openapi_document(app)
+
+    valid(document)
+    assert document["paths"]["/odd"]["get"]["responses"]["200"]["content"] == {
+        "application/json": {"schema": {}}
+    }
+    assert document["components"]["schemas"]["Plain"]["required"] == ["name"]
