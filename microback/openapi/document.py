@@ -52,7 +52,9 @@ class _Builder:
         self.numbers: list[dict[str, int]] = []
         for facts in self.facts:
             numbers = {
-                item.name: self.types.add(item.type, closed=item.forbid_unknown)
+                item.name: self.types.add(
+                    item.type, body=item.location == "body", closed=item.forbid_unknown
+                )
                 for item in facts.inputs
             }
             if facts.output is not None:

@@ -122,7 +122,7 @@ def _location(item: Any) -> str:
 
 def _inputs(handler: Callable[..., Any], path: str) -> list[Declared]:
     return [
-        Declared(item.name, _location(item), item.type, bool(item.forbid_unknown))
+        Declared(item.name, _location(item), item.type, getattr(item, "forbid_unknown", True))
         for item in declared_input(handler, path_variables(path))
     ]
 

@@ -72,16 +72,23 @@ class TypeSchemas:
 
     def __init__(self) -> None:
         self._types: list[Any] = []
+        self._bodies: list[int] = []
+        self._body_models: list[type] = []
         self._closed: list[type] = []
         self._schemas: tuple[dict[str, Any], ...] = ()
         self.components: dict[str, Any] = {}
 
-    def add(self, annotation: Any, *, closed: bool = False) -> int:
-        """Take ``annotation`` (``closed``: its models refuse unknown fields); give its number."""
+    def add(self, annotation: Any, *, body: bool = False, closed: bool = False) -> int:
+        """Take ``annotation``; give its number. ``body``: a JSON body, whose integers must fit
+        64 bits; ``closed``: its models refuse unknown fields."""
         self._types.append(annotation)
+        number = len(self._types) - 1
+        if body:
+            self._bodies.append(number)
+            self._body_models.extend(models_in(annotation))
         if closed:
             self._closed.extend(models_in(annotation))
-        return len(self._types) - 1
+        return number
 
     def resolve(self) -> None:
         """Make every schema, in one pass so that shared models are shared components."""
@@ -100,6 +107,10 @@ class TypeSchemas:
             component = components.get(model.__name__)
             if isinstance(component, dict) and component.get("type") == "object":
                 component["additionalProperties"] = False
+        bodies: list[Any] = [schemas[number] for number in self._bodies]
+        bodies += [components.get(model.__name__) for model in self._body_models]
+        for schema in bodies:
+            _bound_integers(schema)
         self.components = components
 
     def schema(self, number: int) -> dict[str, Any]:
@@ -113,6 +124,24 @@ class TypeSchemas:
         if ref.startswith(REF.format(name="")):
             schema = self.components[ref.rsplit("/", 1)[1]]
         return dict(schema.get("properties", {})), list(schema.get("required", []))
+
+
+_INT64 = {"minimum": -(2**63), "maximum": 2**63 - 1}
+
+
+def _bound_integers(schema: Any) -> None:
+    """Give each integer of a body schema the 64-bit range the body's check refuses beyond."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "integer":
+            if "minimum" not in schema and "exclusiveMinimum" not in schema:
+                schema["minimum"] = _INT64["minimum"]
+            if "maximum" not in schema and "exclusiveMaximum" not in schema:
+                schema["maximum"] = _INT64["maximum"]
+        for value in schema.values():
+            _bound_integers(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            _bound_integers(item)
 
 
 def _describable(annotation: Any) -> bool:

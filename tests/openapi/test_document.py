@@ -105,6 +105,12 @@ def test_a_declared_body_and_output_are_schemas_shared_as_components(document) -
         "maximum": 1000,
     }
     assert schemas["OrderOut"]["properties"]["ref"] == {"type": "string", "format": "uuid"}
+    # A body refuses integers past 64 bits (docs/validation.md): the schema says so.
+    assert schemas["Tally"]["properties"]["count"] == {
+        "type": "integer",
+        "minimum": -(2**63),
+        "maximum": 2**63 - 1,
+    }
     listed = document["paths"]["/orders"]["get"]["responses"]["200"]["content"]
     assert listed["application/json"]["schema"] == {
         "type": "array",
