@@ -210,8 +210,8 @@ SEAMS = [
     ("peewee", r"_(?!_|meta$)\w*", "db/_peewee.py"),
     ("playhouse", r"_(?!_)\w*", "db/_peewee.py"),
     ("pymysql", r"_(?!_)\w*", "db/_pymysql.py"),
-    # huey's Huey._registry (jobs/) is also a name of gevent's; huey is outside this check.
-    ("gevent", r"_(?!_|registry$)\w*", "server/_gevent.py"),
+    ("gevent", r"_(?!_)\w*", "server/_gevent.py"),
+    ("huey", r"_(?!_)\w*", "jobs/_huey.py"),
 ]
 
 
@@ -404,7 +404,7 @@ def test_no_writes_into_another_objects_dict():
                 assert owner == "self", f"{path.name}:{node.lineno} writes {owner}.__dict__"
 
 
-def test_the_seam_check_sees_peewee_pymysql_and_gevent_names():
+def test_the_seam_check_sees_peewee_pymysql_gevent_and_huey_names():
     # The private names the db and server seams use are ones the check knows (issue 13).
     assert {"_ConnectionLocal", "_get_cursor_wrapper", "_atomic", "_expressions"} <= (
         _private_names_of("peewee", SEAMS[2][1])
@@ -412,3 +412,4 @@ def test_the_seam_check_sees_peewee_pymysql_and_gevent_names():
     assert {"_is_closed", "_close", "_wait_timeout"} <= _private_names_of("playhouse", SEAMS[3][1])
     assert "_sock" in _private_names_of("pymysql", SEAMS[4][1])
     assert "_sock" in _private_names_of("gevent", SEAMS[5][1])
+    assert "_registry" in _private_names_of("huey", SEAMS[6][1])

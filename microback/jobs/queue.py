@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 import huey
 from huey.storage import BlackHoleStorage
 
+from ._huey import task_name
 from .store import JobRecord, JobStore, Leased
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class JobFunction(Generic[_P, _R]):
         self.wrapper = wrapper
         self.max_attempts = max_attempts
         #: The name stored with each job: ``name=`` if given, else ``module.function``.
-        self.name: str = name or jobs.huey._registry.task_to_string(wrapper.task_class)
+        self.name: str = name or task_name(jobs.huey, wrapper)
         self.__doc__ = func.__doc__
         self.__name__ = getattr(func, "__name__", self.name)
 

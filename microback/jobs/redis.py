@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._huey import task_name
 from .queue import Enqueued, Job, JobFunction, Jobs
 from .store import QUEUED, JobRecord
 
@@ -75,7 +76,7 @@ class RedisJobs(Jobs):
             retry_backoff=2.0,
         )(run)
         if job_name is None:
-            job_name = self.huey._registry.task_to_string(wrapper.task_class)
+            job_name = task_name(self.huey, wrapper)
         return wrapper
 
     def periodic(
