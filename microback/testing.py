@@ -38,6 +38,10 @@ __all__ = [
 ]
 
 
+#: An environ key naming the WSGI app that answers this one request instead of the app tested.
+_ONE_OFF_APP = "microback.testing.one_off_app"
+
+
 class TestClient(webtest.TestApp):  # type: ignore[misc]
     """A webtest ``TestApp`` for a WSGI app, checked by ``wsgiref.validate`` on every call.
 
@@ -53,8 +57,15 @@ class TestClient(webtest.TestApp):  # type: ignore[misc]
     __test__ = False  # not a test class, despite the name
 
     def __init__(self, app: Any, *, validate: bool = True, **options: Any) -> None:
-        super().__init__(validator(app) if validate else app, **options)
         self.microback_app = app
+        self._checked_app = validator(app) if validate else app
+        # webtest calls _dispatch, which is the checked app unless a request names another
+        # (log_in's), so nothing here ever replaces webtest's own attribute.
+        super().__init__(self._dispatch, **options)
+
+    def _dispatch(self, environ: dict[str, Any], start_response: Any) -> Any:
+        app = environ.pop(_ONE_OFF_APP, None) or self._checked_app
+        return app(environ, start_response)
 
     def log_in(self, user: Any) -> None:
         """Log ``user`` in for this client's next requests, as ``auth.login`` in a handler does.
@@ -80,12 +91,7 @@ class TestClient(webtest.TestApp):  # type: ignore[misc]
 
         # One request through webtest, to this app instead of the real one, so the cookie jar
         # takes the session cookie exactly as it takes the app's own.
-        real_app = self.__dict__["app"]  # webtest's attribute, which mypy cannot see typed
-        self.__dict__["app"] = log_in_app
-        try:
-            self.get("/")
-        finally:
-            self.__dict__["app"] = real_app
+        self.get("/", extra_environ={_ONE_OFF_APP: log_in_app})
 
     def do_request(self, req: Any, *args: Any, **kwargs: Any) -> Any:
         # A server always knows its peer; without one, limits per address are not applied.
