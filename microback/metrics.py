@@ -94,13 +94,13 @@ class Metrics:
 class _Measured:
     """WSGI middleware around ``app.wsgi_app``: counts and times every request.
 
-    A prometheus-client value costs ~3 µs to change under gevent (a lock, and in multiprocess
-    mode a write to its file), and a request changed six: a fifth of a small request's cost.
-    So a request only adds to plain dicts here (no lock is needed between greenlets, which do
-    not preempt each other), and :meth:`flush` moves the sums into prometheus-client once a
-    second and before each scrape, one change per series. A scrape thus sees other workers'
-    figures as of their last flush, at most a second old. Without gevent's patching (threads
-    could preempt), every request flushes at once.
+    Changing a prometheus-client value takes a lock, and in multiprocess mode a write to its
+    file; a request changed six, a large part of a small request's cost (figures in
+    benchmarks/README.md, ``operations.py``). So a request only adds to plain dicts here (no
+    lock is needed between greenlets, which do not preempt each other), and :meth:`flush`
+    moves the sums into prometheus-client once a second and before each scrape, one change per
+    series. A scrape thus sees other workers' figures as of their last flush, at most a second
+    old. Without gevent's patching (threads could preempt), every request flushes at once.
     """
 
     def __init__(self, wrapped: WSGIApplication, metrics: Metrics) -> None:

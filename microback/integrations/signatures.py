@@ -6,7 +6,8 @@ replayed later), compares with :func:`hmac.compare_digest`, and gives the event'
 a redelivery is recognised. A failure raises :class:`SignatureError` with the reason, for the
 log only: the sender gets a bare 400.
 
-- Standard Webhooks (https://www.standardwebhooks.com, spec/standard-webhooks.md): headers
+- Standard Webhooks (https://www.standardwebhooks.com; its spec is spec/standard-webhooks.md
+  in github.com/standard-webhooks/standard-webhooks): headers
   ``webhook-id``, ``webhook-timestamp``, ``webhook-signature`` (``v1,<base64>`` entries
   separated by spaces); the signed content is ``id.timestamp.body``; the secret is
   ``whsec_`` and base64.
