@@ -1,8 +1,13 @@
-"""Fixtures shared by the unit tests: every app is reached through the WSGI validator."""
+"""Fixtures shared by the tests: every app is reached through the WSGI validator."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+# The fixtures of the tests that start `microback serve` (tests/server/, tests/integration/).
+from serving import http_server, start_server, webapp  # noqa: F401  (imported for pytest)
 
 from microback import App
 from microback.testing import TestClient
@@ -21,31 +26,32 @@ def client(app: App) -> TestClient:
 
 # Suites that start real `microback serve` / `microback worker` processes and wait on them for
 # seconds: marked `slow`, so the README's test command stays under five minutes. `.ci/run`
-# runs them right after it (`-m slow`), so CI still runs every test.
+# runs them right after it (`-m slow`), so CI still runs every test. Paths under tests/.
 SLOW_MODULES = frozenset(
     {
-        "test_blocked_loop.py",
-        "test_drain.py",
-        "test_idempotency_workers.py",
-        "test_login_throttling.py",
-        "test_logout_across_processes.py",
-        "test_metrics_workers.py",
-        "test_pending_migrations.py",
-        "test_readiness.py",
-        "test_reload.py",
-        "test_shutdown.py",
-        "test_slow_clients.py",
-        "test_sqlite_writers.py",
-        "test_tls.py",
-        "test_webhooks_served.py",
-        "test_worker.py",
-        "test_workers.py",
+        "integration/test_drain.py",
+        "integration/test_idempotency_workers.py",
+        "integration/test_login_throttling.py",
+        "integration/test_logout_across_processes.py",
+        "integration/test_metrics_workers.py",
+        "integration/test_pending_migrations.py",
+        "integration/test_readiness.py",
+        "integration/test_reload.py",
+        "integration/test_sqlite_writers.py",
+        "integration/test_tls.py",
+        "integration/test_webhooks_served.py",
+        "integration/test_workers.py",
+        "jobs/test_worker.py",
+        "server/test_blocked.py",
+        "server/test_server_stop.py",
+        "server/test_waiting.py",
     }
 )
+TESTS = Path(__file__).parent
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection looks at the marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.path.name in SLOW_MODULES:
+        if item.path.relative_to(TESTS).as_posix() in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)

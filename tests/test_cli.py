@@ -1,6 +1,6 @@
 """The ``microback`` command line: ``routes``, argument checking, and ``python -m microback``.
 
-``serve`` runs a real server and is tested in ``tests/integration/``.
+``serve`` runs a real server and is tested in ``tests/server/`` and ``tests/integration/``.
 """
 
 from __future__ import annotations

@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from .conftest import StartServer, gunicorn, write_module
+from serving import StartServer, gunicorn, write_module
 
 LIMIT = 4096
 

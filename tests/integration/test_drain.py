@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .conftest import (
+from serving import (
     Load,
     StartServer,
     free_port,

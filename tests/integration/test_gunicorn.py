@@ -7,8 +7,7 @@ import socket
 from pathlib import Path
 
 import requests
-
-from .conftest import REPO, gunicorn, http_request, read_response, write_module
+from serving import REPO, gunicorn, http_request, read_response, write_module
 
 
 def test_gunicorn_gevent_worker_serves_the_hello_example() -> None:

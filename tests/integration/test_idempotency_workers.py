@@ -13,9 +13,9 @@ import sys
 import threading
 from collections import Counter
 
-from microback.testing import database_servers, database_url
+from serving import child_env, free_port, write_module
 
-from .conftest import child_env, free_port, write_module
+from microback.testing import database_servers, database_url
 
 __all__ = ["database_servers", "database_url"]  # fixtures, imported for pytest
 

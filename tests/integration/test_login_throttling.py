@@ -17,9 +17,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from microback.testing import database_servers, database_url
+from serving import ServerProcess, StartServer, child_env, free_port, write_module
 
-from .conftest import ServerProcess, StartServer, child_env, free_port, write_module
+from microback.testing import database_servers, database_url
 
 __all__ = ["database_servers", "database_url"]  # fixtures, imported for pytest
 

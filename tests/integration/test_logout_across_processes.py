@@ -10,13 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import requests
+from serving import StartServer, write_module
 
 from microback import App
 from microback.db import Database
 from microback.security import Auth
 from microback.testing import database_servers, database_url
-
-from .conftest import StartServer, write_module
 
 __all__ = ["database_servers", "database_url"]  # fixtures, imported for pytest
 

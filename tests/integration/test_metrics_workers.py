@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from .conftest import StartServer, free_port, write_module
+from serving import StartServer, free_port, write_module
 
 APP = """
     import os

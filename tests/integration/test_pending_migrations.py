@@ -10,10 +10,9 @@ import re
 from pathlib import Path
 
 import pytest
+from serving import StartServer, run_microback, stderr_lines, write_module
 
 from microback.testing import database_servers, database_url
-
-from .conftest import StartServer, run_microback, stderr_lines, write_module
 
 __all__ = ["database_servers", "database_url"]  # fixtures, imported for pytest
 

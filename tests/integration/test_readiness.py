@@ -13,7 +13,7 @@ import signal
 import time
 from pathlib import Path
 
-from .conftest import StartServer, free_port, write_module
+from serving import StartServer, free_port, write_module
 
 APP = """
     import os

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from serving import StartServer, write_module
 
 from microback.server.reload import SourceWatcher
 from microback.server.target import source_directory
-
-from .conftest import StartServer, write_module
 
 RELOAD_APP = """
     from helpers import greeting

@@ -7,8 +7,7 @@ import signal
 from pathlib import Path
 
 import pytest
-
-from .conftest import StartServer, run_microback, write_module
+from serving import StartServer, run_microback, write_module
 
 #: An app with a database, users and sessions: it signs session cookies and one-time links.
 SIGNING_APP = """

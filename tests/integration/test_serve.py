@@ -8,8 +8,7 @@ import signal
 from pathlib import Path
 
 import requests
-
-from .conftest import StartServer, free_port, write_module
+from serving import StartServer, free_port, write_module
 
 
 def test_serves_the_app_and_logs_one_access_line_per_request(

@@ -8,8 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from .conftest import run_microback, stderr_lines
+from serving import run_microback, stderr_lines
 
 
 @pytest.mark.parametrize(

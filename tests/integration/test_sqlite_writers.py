@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from .conftest import ServerProcess, StartServer, write_module
+from serving import ServerProcess, StartServer, write_module
 
 POOL_TIMEOUT = 2.0
 WRITERS = 10

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from .conftest import child_env, run_microback, stderr_lines, write_module
+from serving import child_env, run_microback, stderr_lines, write_module
 
 GOOD_APP = """
     from microback import App

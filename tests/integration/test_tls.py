@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from .conftest import (
+from serving import (
     RAW_APP,
     ServerProcess,
     exchange,

@@ -11,13 +11,13 @@ import sys
 import threading
 import time
 
+from serving import child_env, free_port, write_module
+
 from microback import App
 from microback.db import Database
 from microback.integrations import WebhookSender, sign_standard
 from microback.jobs import Jobs
 from microback.testing import database_servers, database_url
-
-from .conftest import child_env, free_port, write_module
 
 __all__ = ["database_servers", "database_url"]  # fixtures, imported for pytest
 

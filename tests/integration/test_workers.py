@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 import requests
-
-from .conftest import Load, ServerProcess, http_request, read_all, write_module
+from serving import Load, ServerProcess, http_request, read_all, write_module
 
 WORKER_APP = """
     import os

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from integration.conftest import child_env, microback_command, write_module
+from serving import child_env, microback_command, write_module
 
 from microback import App
 from microback.jobs import Job, RedisJobs

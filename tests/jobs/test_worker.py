@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from integration.conftest import child_env, microback_command, run_microback, write_module
+from serving import child_env, microback_command, run_microback, write_module
 
 from microback.cli import main
 from microback.testing import selected_backends

@@ -1,4 +1,6 @@
-"""Helpers for tests that run ``microback`` as a real process and talk to it over loopback.
+"""Helpers and fixtures for tests that run ``microback`` as a real process and talk to it over
+loopback (tests/server/, tests/integration/, the worker tests; the fixtures are registered by
+tests/conftest.py).
 
 A server is started with ``--port 0``; the port is read back from its "listening on" log line,
 which it logs only once the socket accepts connections, so no test sleeps to wait for it.
@@ -25,7 +27,7 @@ from typing import Any, Protocol
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 LISTENING = re.compile(r"listening on https?://127\.0\.0\.1:(\d+)")
 START_TIMEOUT = 15.0
 

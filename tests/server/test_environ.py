@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from .conftest import ServerProcess, read_response, write_module
+from serving import ServerProcess, read_response, write_module
 
 APP = """
     from microback import App

@@ -22,8 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from .conftest import (
+from serving import (
     ServerProcess,
     StartServer,
     exchange,

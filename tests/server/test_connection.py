@@ -7,7 +7,7 @@ import json
 import re
 import socket
 
-from .conftest import Reader, ServerProcess, exchange, read_all
+from serving import Reader, ServerProcess, exchange, read_all
 
 
 def _get(server: ServerProcess, path: str) -> object:

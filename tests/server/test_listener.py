@@ -11,6 +11,14 @@ from pathlib import Path
 
 import pytest
 import requests
+from serving import (
+    RAW_APP,
+    StartServer,
+    http_request,
+    read_response,
+    run_microback,
+    write_module,
+)
 
 from microback.server.listener import (
     Address,
@@ -19,15 +27,6 @@ from microback.server.listener import (
     bind_unix,
     parse_bind,
     remove_unix_socket,
-)
-
-from .conftest import (
-    RAW_APP,
-    StartServer,
-    http_request,
-    read_response,
-    run_microback,
-    write_module,
 )
 
 

@@ -15,10 +15,9 @@ import socket
 import time
 
 import pytest
+from serving import REPO, Reader, ServerProcess, exchange, read_all
 
 from microback.server.parsing import METHODS
-
-from .conftest import REPO, Reader, ServerProcess, exchange, read_all
 
 HOST = "Host: test\r\n"
 

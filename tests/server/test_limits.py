@@ -1,6 +1,6 @@
 """Limits and slow clients: each limit is answered with its status and the connection closed.
 
-The shared server runs with small limits (conftest.SHARED_LIMITS): a 1024-byte request target,
+The shared server runs with small limits (serving.SHARED_LIMITS): a 1024-byte request target,
 20 header fields, 4096 bytes of headers, a 10000-byte body, 1 s to send a head, 1 s of silence
 while sending a body, 1.5 s of keep-alive idleness.
 """
@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 
-from .conftest import Reader, ServerProcess, exchange, read_all
+from serving import Reader, ServerProcess, exchange, read_all
 
 
 def _status(answer: bytes) -> int:

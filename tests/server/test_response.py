@@ -13,11 +13,10 @@ import io
 from pathlib import Path
 
 import pytest
+from serving import RAW_APP, ServerProcess, StartServer, exchange, write_module
 
 from microback import App
 from microback.testing import TestClient
-
-from .conftest import RAW_APP, ServerProcess, StartServer, exchange, write_module
 
 SECURITY_HEADERS = (
     "X-Content-Type-Options",
@@ -27,7 +26,7 @@ SECURITY_HEADERS = (
     "Cross-Origin-Opener-Policy",
 )
 
-# (id, status, raw request) for the shared server's limits (tests/integration/conftest.py).
+# (id, status, raw request) for the shared server's limits (tests/serving.py).
 REFUSALS = [
     ("no-host", 400, b"GET /refused HTTP/1.1\r\n\r\n"),
     (

@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from .conftest import StartServer, free_port, write_module
+from serving import StartServer, free_port, write_module
 
 APP = """
     from gevent.monkey import get_original

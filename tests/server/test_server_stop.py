@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from .conftest import StartServer, http_request, read_all, read_response
+from serving import StartServer, http_request, read_all, read_response
 
 STOP_SIGNALS = [
     pytest.param(signal.SIGTERM, id="SIGTERM"),
