@@ -169,7 +169,8 @@ def test_short_options_for_workers_and_bind_as_gunicorn_users_type_them(
         answer = read_response(client)
 
     assert answer.startswith(b"HTTP/1.1 200 OK")
-    assert f"listening on unix:{path}" in server.log
+    # The socket accepts before its line has been read from the server's stderr: wait for it.
+    server.wait_for_line(f"listening on unix:{re.escape(str(path))}")
     server.wait_for_line(r"2 worker\(s\) serving")
 
 
