@@ -148,8 +148,7 @@ class _Builder:
             # Not declared: the handler reads whatever it reads.
             return {
                 "description": "Not declared by the handler.",
-                "content": {"application/json": {"schema": {}}}
-                | {kind: {"schema": {"type": "object"}} for kind in _FORMS},
+                "content": {kind: {"schema": {}} for kind in ("application/json", *_FORMS)},
             }
         return None
 
