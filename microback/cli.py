@@ -134,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
         "long (%(default)g; 0 turns the check off)",
     )
     serve.add_argument(
+        "--slow-request-threshold",
+        type=_seconds,
+        default=default.slow_request_threshold,
+        metavar="SECONDS",
+        help="warn about a request that takes this long, with its time in the app, in the "
+        "database and waiting for a pool connection (%(default)g; 0 turns it off)",
+    )
+    serve.add_argument(
         "--drain-delay",
         type=_seconds,
         default=default.drain_delay,

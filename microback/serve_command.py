@@ -83,6 +83,7 @@ def _serve(args: argparse.Namespace) -> int:
         graceful_timeout=args.graceful_timeout,
         drain_delay=args.drain_delay,
         blocked_loop_threshold=args.blocked_loop_threshold or None,
+        slow_request_threshold=args.slow_request_threshold or None,
         limits=limits,
         ssl_context=_ssl_context(args),
     )

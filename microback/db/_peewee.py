@@ -25,6 +25,7 @@ __all__ = [
     "connection_state_is_thread_local",
     "index_expressions",
     "index_name",
+    "pool_in_use",
     "pool_wait_timeout",
     "postgresql_idle",
     "rows_of",
@@ -65,6 +66,14 @@ def pool_wait_timeout(database: Any) -> float:
     """How long a pooled database waits for a free connection (its ``timeout=`` argument)."""
     timeout: float = database._wait_timeout
     return timeout
+
+
+def pool_in_use(database: Any) -> int:
+    """How many connections of a ``playhouse.pool`` database are checked out now.
+
+    The pool keeps them in ``_in_use`` (a dict by connection key); it has no public count.
+    """
+    return len(database._in_use)
 
 
 def postgresql_idle(database: Any, conn: Any) -> bool:

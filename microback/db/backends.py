@@ -27,6 +27,7 @@ import select
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,6 +43,7 @@ from ._pymysql import connection_socket
 from .errors import DatabaseConfigError, SchemaNames, translate
 from .pool import FairPool
 from .sqlite import OneWriterAtATime, is_write
+from .timing import request_times
 
 __all__ = ["BACKENDS", "Options", "build", "check_import_order"]
 
@@ -301,7 +303,14 @@ class _Translating:
         return _AtomicAfterHook(self, *args, **kwargs)
 
     def _translating(self, call: Callable[..., _R], *args: Any, sql: str = "") -> _R:
-        """Call ``call(*args)``, re-raising a driver error a client can act on as its answer."""
+        """Call ``call(*args)``, re-raising a driver error a client can act on as its answer.
+
+        Its time counts as the current request's database time (:mod:`.timing`), less what
+        it waited for a pooled connection, which counts as that.
+        """
+        times = request_times
+        waited = times.pool_wait
+        started = time.perf_counter()
         try:
             return call(*args)
         except Exception as exc:
@@ -311,6 +320,8 @@ class _Translating:
             if better is None:
                 raise
             raise better from exc
+        finally:
+            times.database += time.perf_counter() - started - (times.pool_wait - waited)
 
     def connect(self, reuse_if_open: bool = False) -> bool:
         return bool(self._translating(super().connect, reuse_if_open))  # type: ignore[misc]

@@ -41,6 +41,7 @@ from .errors import (
 )
 from .models import Model as BaseModel
 from .sqlite import not_writable
+from .timing import request_times
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response as WerkzeugResponse
@@ -381,6 +382,12 @@ class Database:
         return None
 
     def _teardown(self, request: Request, error: BaseException | None) -> None:
+        # The request's database and pool-wait seconds, for the server's slow-request line
+        # (environ keys documented in microback.server.environ).
+        environ = request.environ
+        environ["microback.db_seconds"], environ["microback.pool_wait_seconds"] = (
+            request_times.take()
+        )
         database = self._proxy.obj
         if database is None:
             return

@@ -8,6 +8,9 @@ again after it) the requests that came first could wait out the whole pool timeo
 newcomers went by, and got a 503. Here waiters queue: while anyone waits, a newcomer queues
 behind, and a returned connection wakes the oldest waiter, so a wait is bounded by the
 queue ahead of it.
+
+Each wait is counted (:class:`~.timing.PoolStats`, for metrics) and added to the waiting
+request's pool-wait time (for the slow-request line); a connection found free costs nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from typing import Any
 import peewee
 from playhouse.pool import MaxConnectionsExceeded
 
-from ._peewee import ReleaseHook, pool_wait_timeout
+from ._peewee import ReleaseHook, pool_in_use, pool_wait_timeout
+from .timing import PoolStats
 
 __all__ = ["FairPool"]
 
@@ -32,6 +36,12 @@ class FairPool(ReleaseHook):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._queue: collections.deque[threading.Event] = collections.deque()
+        self.pool_stats = PoolStats()
+
+    @property
+    def connections_in_use(self) -> int:
+        """Connections of this pool checked out now (by any greenlet of this process)."""
+        return pool_in_use(self)
 
     def connect(self, reuse_if_open: bool = False) -> bool:
         # peewee.Database.connect, not the pool's: it raises MaxConnectionsExceeded at once
@@ -44,7 +54,9 @@ class FairPool(ReleaseHook):
                 pass
         turn = threading.Event()  # gevent's once microback serve patched threading
         self._queue.append(turn)
-        deadline = time.monotonic() + pool_wait_timeout(self)
+        started = time.monotonic()
+        deadline = started + pool_wait_timeout(self)
+        timed_out = False
         try:
             while True:
                 if self._queue[0] is turn:
@@ -54,12 +66,14 @@ class FairPool(ReleaseHook):
                         pass
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    timed_out = True
                     raise MaxConnectionsExceeded(
                         "Max connections exceeded, timed out attempting to connect."
                     )
                 turn.wait(remaining)
                 turn.clear()
         finally:
+            self.pool_stats.waited(time.monotonic() - started, timed_out)
             self._queue.remove(turn)
             self._wake_first()  # there may be more than one connection free
 

@@ -14,6 +14,7 @@ import ssl
 from .blocked import DEFAULT_THRESHOLD
 from .limits import Limits
 from .listener import DEFAULT_BACKLOG
+from .slow import DEFAULT_THRESHOLD as DEFAULT_SLOW_REQUEST
 
 __all__ = ["ServerConfig"]
 
@@ -38,6 +39,9 @@ class ServerConfig:
     #: The shortest block of the event loop warned about, in seconds; ``None`` turns the check
     #: off (``--blocked-loop-threshold``, see :mod:`.blocked`).
     blocked_loop_threshold: float | None = DEFAULT_THRESHOLD
+    #: Requests taking longer than this, in seconds, get a warning line with where the time
+    #: went; ``None`` turns it off (``--slow-request-threshold``, see :mod:`.slow`).
+    slow_request_threshold: float | None = DEFAULT_SLOW_REQUEST
     #: The listen() backlog of the sockets the server binds itself.
     backlog: int = DEFAULT_BACKLOG
     #: Per-request limits (see :class:`~.limits.Limits`).
@@ -54,3 +58,8 @@ class ServerConfig:
             value = getattr(self, name)
             if not value >= 0:
                 raise ValueError(f"{name} must be 0 or more seconds, not {value}")
+        slow = self.slow_request_threshold
+        if slow is not None and not slow > 0:
+            raise ValueError(
+                f"slow_request_threshold must be more than 0 seconds (None: off), not {slow}"
+            )

@@ -47,6 +47,7 @@ from .limits import Limits
 from .logs import query_masker
 from .parsing import Message, RequestParser
 from .response import CONTINUE, ResponseWriter, refusal_response
+from .slow import log_slow_request
 from .waiting import Connections, has_pending_input, wake_reader, wake_with_eof
 
 if TYPE_CHECKING:
@@ -111,6 +112,9 @@ class Site:
     app_slots: BoundedSemaphore = field(
         default_factory=lambda: BoundedSemaphore(ServerConfig.max_concurrent_requests)
     )
+    #: Requests slower than this (seconds) get a slow-request line (:mod:`.slow`); ``None``:
+    #: never.
+    slow_request: float | None = ServerConfig.slow_request_threshold
 
 
 class Connection:
@@ -300,6 +304,7 @@ class Connection:
         slots = site.app_slots
         slots.acquire()  # waits while the app already runs --max-concurrent-requests requests
         bind(environ)  # log records and blocked-loop warnings name this request
+        app_started = time.monotonic()
         try:
             result = site.app(environ, response.start_response)
             try:
@@ -320,6 +325,12 @@ class Connection:
         finally:
             bind(None)
             slots.release()
+        if site.slow_request is not None:
+            ended = time.monotonic()
+            if ended - started >= site.slow_request:
+                log_slow_request(
+                    environ, response.code, ended - started, ended - app_started, request_id
+                )
         if response.short and self._cut_short is None:
             self._cut_short = "app-error"
         if response.close or message.upgrade or message.error is not None:

@@ -186,6 +186,7 @@ class Server:
                 connections=self._connections,
                 request_ids=request_ids,
                 app_slots=self._app_slots,
+                slow_request=self.config.slow_request_threshold,
             )
             handle = partial(self._serve_connection, site)
             self._streams.append(StreamServer(sock, handle, spawn=self._pool))

@@ -61,6 +61,16 @@ def test_pool_wait_timeout_is_the_timeout_given(tmp_path):
     assert _peewee.pool_wait_timeout(database) == 3.5
 
 
+def test_pool_in_use_counts_checked_out_connections(tmp_path):
+    database = PooledSqliteDatabase(str(tmp_path / "a.db"), max_connections=4)
+    assert _peewee.pool_in_use(database) == 0
+    database.connect()
+    assert _peewee.pool_in_use(database) == 1
+    database.close()
+    assert _peewee.pool_in_use(database) == 0
+    database.close_all()
+
+
 def test_postgresql_idle_follows_the_transaction(database_servers):
     if "postgresql" not in selected_backends():
         pytest.skip("PostgreSQL is not selected in MICROBACK_TEST_DATABASES")
