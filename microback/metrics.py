@@ -3,7 +3,11 @@
 ``enable_metrics(app)`` counts every request by route template (never the raw path: one
 series per route, however many ids the paths hold), method and status class; observes its
 duration per route; and keeps the requests in flight. ``microback serve`` also counts the
-event-loop blocks it warns about (:mod:`microback.server.blocked`).
+event-loop blocks it warns about (:mod:`microback.server.blocked`). With a ``Database``, the
+pool's connections in use, its waits, their total time and the waits that timed out (summed
+over workers, like the rest); with ``Jobs``, the jobs in the table by state (``queued``,
+``failed``: waiting for a retry, ``running``, ``dead``), counted by the process answering the
+scrape: the table is shared, so these are not summed.
 
 Several worker processes serve one app, and a scrape reaches one of them: prometheus-client's
 multiprocess mode has each process write its values to files in ``PROMETHEUS_MULTIPROC_DIR``,
@@ -20,6 +24,7 @@ of your Prometheus servers there otherwise.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import sys
 import threading
@@ -36,6 +41,8 @@ if TYPE_CHECKING:
 
 __all__ = ["enable_metrics"]
 
+logger = logging.getLogger("microback.metrics")
+
 MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 #: Seconds: the latency buckets, from a cache hit to a request that should have been a job.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -45,9 +52,10 @@ _STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}
 class Metrics:
     """The app's instruments; ``app.extensions["metrics"]``."""
 
-    def __init__(self, registry: Any = None) -> None:
+    def __init__(self, registry: Any = None, app: App | None = None) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+        self.app = app
         self.registry = registry or CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "microback_requests",
@@ -74,6 +82,49 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.pool_in_use = Gauge(
+            "microback_db_pool_connections_in_use",
+            "Database connections checked out of the pool now, all workers together.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.pool_waits = Counter(
+            "microback_db_pool_waits",
+            "Requests (or jobs) that found no free pooled connection and waited for one.",
+            registry=self.registry,
+        )
+        self.pool_wait_seconds = Counter(
+            "microback_db_pool_wait_seconds",
+            "Time spent waiting for a pooled connection.",
+            registry=self.registry,
+        )
+        self.pool_timeouts = Counter(
+            "microback_db_pool_timeouts",
+            "Waits for a pooled connection that gave up (answered 503).",
+            registry=self.registry,
+        )
+        self._pool_seen: tuple[Any, int, float, int] = (None, 0, 0.0, 0)
+        self.jobs = _JobsCollector(self)
+        self.registry.register(self.jobs)
+
+    def flush_pool(self) -> None:
+        """Move the app's pool counters into prometheus-client (at each flush)."""
+        db = self.app.extensions.get("db") if self.app is not None else None
+        pool: Any = db.database if db is not None else None
+        stats = getattr(pool, "pool_stats", None)
+        if stats is None:  # no database, or SQLite ':memory:' (one shared connection)
+            return
+        self.pool_in_use.set(pool.connections_in_use)
+        seen, waits, seconds, timeouts = self._pool_seen
+        if seen is not stats:  # a new pool (db.configure()): its counters start at 0
+            waits, seconds, timeouts = 0, 0.0, 0
+        if stats.waits != waits:
+            self.pool_waits.inc(stats.waits - waits)
+            self.pool_wait_seconds.inc(stats.wait_seconds - seconds)
+        if stats.timeouts != timeouts:
+            self.pool_timeouts.inc(stats.timeouts - timeouts)
+        self._pool_seen = (stats, stats.waits, stats.wait_seconds, stats.timeouts)
+
     def count_block(self, seconds: float) -> None:
         """Count one event-loop block (``microback serve`` wires this in)."""
         self.blocked.inc()
@@ -87,6 +138,7 @@ class Metrics:
 
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            registry.register(self.jobs)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
@@ -159,6 +211,7 @@ class _Measured:
                 if count:
                     child._buckets[index].inc(count)
         metrics.in_flight.set(self.in_flight)
+        metrics.flush_pool()
 
     def _forked(self) -> None:
         self._counts, self._observed, self.in_flight = {}, {}, 0  # the parent's, not ours
@@ -176,6 +229,49 @@ class _Measured:
         while os.getpid() == pid:
             time.sleep(1.0)
             self.flush()
+
+
+class _JobsCollector:
+    """``microback_jobs{state}``: the app's jobs by state, counted in the table at each scrape.
+
+    The job table is shared by every worker and host, so the count is made by the process
+    answering the scrape (one grouped query), not summed over processes. A scrape whose query
+    fails (the database is down) leaves the family out; the other figures still answer.
+    """
+
+    STATES = ("queued", "failed", "running", "dead")
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def describe(self) -> list[Any]:
+        return [self._family()]
+
+    def collect(self) -> list[Any]:
+        app = self.metrics.app
+        jobs = app.extensions.get("jobs") if app is not None else None
+        store = getattr(jobs, "store", None)  # RedisJobs keeps its jobs in Redis: no table
+        if store is None:
+            return []
+        try:
+            counts = store.counts()
+        except Exception as exc:
+            logger.warning("metrics: the jobs could not be counted: %s", exc)
+            return []
+        family = self._family()
+        for state in self.STATES:
+            family.add_metric([state], counts.get(state, 0))
+        return [family]
+
+    def _family(self) -> Any:
+        from prometheus_client.core import GaugeMetricFamily
+
+        return GaugeMetricFamily(
+            "microback_jobs",
+            "Jobs in the table by state: queued (due now or later), failed (queued again "
+            "after an error), running (leased by a worker), dead (out of attempts).",
+            labels=["state"],
+        )
 
 
 def _cooperative() -> bool:
@@ -196,7 +292,7 @@ def enable_metrics(
     else gets 404. Needs ``prometheus-client`` (installed with microback).
     """
     networks = [ipaddress.ip_network(item, strict=False) for item in allow_from]
-    metrics = Metrics()
+    metrics = Metrics(app=app)
     app.extensions["metrics"] = metrics
 
     def scrape(request: Request) -> Response:

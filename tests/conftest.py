@@ -35,6 +35,7 @@ SLOW_MODULES = frozenset(
         "integration/test_logout_across_processes.py",
         "integration/test_metrics_workers.py",
         "integration/test_pending_migrations.py",
+        "integration/test_pool_metrics.py",
         "integration/test_readiness.py",
         "integration/test_reload.py",
         "integration/test_sqlite_writers.py",
@@ -44,6 +45,7 @@ SLOW_MODULES = frozenset(
         "jobs/test_worker.py",
         "server/test_blocked.py",
         "server/test_server_stop.py",
+        "server/test_slow.py",
         "server/test_waiting.py",
     }
 )

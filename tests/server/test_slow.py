@@ -8,7 +8,7 @@ import re
 import threading
 from pathlib import Path
 
-from .conftest import StartServer, free_port, write_module
+from serving import StartServer, free_port, write_module
 
 APP = """
     import time
