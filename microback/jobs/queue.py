@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 import huey
 from huey.storage import BlackHoleStorage
 
+from ..server.context import bind, current_environ
 from ._huey import task_name
 from .store import JobRecord, JobStore, Leased
 
@@ -214,7 +215,11 @@ class Jobs:
     def add(
         self, function: JobFunction[Any, Any], task: Any, run_at: float, unique_key: str | None
     ) -> str:
-        """Store huey ``task`` of ``function``, due at ``run_at``; return the job's id."""
+        """Store huey ``task`` of ``function``, due at ``run_at``; return the job's id.
+
+        Under ``microback serve``, the id of the request being served goes with it.
+        """
+        environ = current_environ()
         return self.store.add(
             task.id,
             function.name,
@@ -222,6 +227,7 @@ class Jobs:
             run_at=run_at,
             max_attempts=function.max_attempts,
             unique_key=unique_key,
+            request_id=environ.get("microback.request_id") if environ is not None else None,
         )
 
     # --- running ----------------------------------------------------------------------------
@@ -234,7 +240,19 @@ class Jobs:
         return float(delay / 2 + random.uniform(0, delay / 2))  # noqa: S311 (jitter is not a secret)
 
     def execute(self, leased: Leased) -> bool:
-        """Run one leased job here and record how it went; True when it succeeded."""
+        """Run one leased job here and record how it went; True when it succeeded.
+
+        Log records made meanwhile carry the job's id and the enqueuing request's
+        (``job_id``, ``request_id``; :mod:`microback.server.context`).
+        """
+        outer = current_environ()
+        bind({"microback.job_id": leased.job_id, "microback.request_id": leased.request_id})
+        try:
+            return self._execute(leased)
+        finally:
+            bind(outer)
+
+    def _execute(self, leased: Leased) -> bool:
         started = time.perf_counter()
         function = self.functions.get(leased.name)
         try:

@@ -47,6 +47,7 @@ class Leased:
     payload: bytes
     attempt: int
     max_attempts: int
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,8 @@ class JobStore:
             unique_key = peewee.CharField(max_length=200, null=True, unique=True)
             last_error = peewee.TextField(null=True)
             created_at = peewee.DoubleField()
+            # The X-Request-ID of the request that enqueued it: records the job logs carry it.
+            request_id = peewee.CharField(max_length=128, null=True)
 
             class Meta:
                 table_name = "microback_job"
@@ -123,9 +126,10 @@ class JobStore:
         run_at: float,
         max_attempts: int,
         unique_key: str | None = None,
+        request_id: str | None = None,
     ) -> str:
         """Insert a queued job; return its id, or the id of the job already holding
-        ``unique_key`` (then nothing is inserted)."""
+        ``unique_key`` (then nothing is inserted). ``request_id`` is the enqueuing request's."""
         Job = self.Job
         query = Job.insert(
             job_id=job_id,
@@ -135,6 +139,7 @@ class JobStore:
             max_attempts=max_attempts,
             unique_key=unique_key,
             created_at=time.time(),
+            request_id=request_id,
         )
         if unique_key is None:
             query.execute()
@@ -149,7 +154,15 @@ class JobStore:
         """Take up to ``limit`` jobs that are due, for ``seconds``; count an attempt for each."""
         Job, now = self.Job, time.time()
         query = (
-            Job.select(Job.id, Job.job_id, Job.name, Job.payload, Job.attempts, Job.max_attempts)
+            Job.select(
+                Job.id,
+                Job.job_id,
+                Job.name,
+                Job.payload,
+                Job.attempts,
+                Job.max_attempts,
+                Job.request_id,
+            )
             .where((Job.state == QUEUED) & (Job.run_at <= now))
             .order_by(Job.run_at, Job.id)
             .limit(limit)
@@ -168,8 +181,8 @@ class JobStore:
                 owner=owner,
             ).where(Job.id.in_([row[0] for row in rows])).execute()
         return [
-            Leased(row_id, job_id, name, bytes(payload), attempts + 1, max_attempts)
-            for row_id, job_id, name, payload, attempts, max_attempts in rows
+            Leased(row_id, job_id, name, bytes(payload), attempts + 1, max_attempts, request_id)
+            for row_id, job_id, name, payload, attempts, max_attempts, request_id in rows
         ]
 
     def renew(self, jobs: Iterable[Leased], seconds: float) -> None:

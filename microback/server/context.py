@@ -11,6 +11,10 @@ What a record carries, once :func:`install_record_factory` ran (``configure_logg
 (``None`` outside one: class attributes of ``LogRecord``), whichever logger made it, so an
 application's own log format may use ``%(request_id)s``. The user id is
 ``environ["microback.user_id"]``, which the auth layer sets once it knows who the user is.
+
+A background job is a context too: while a worker runs one, ``microback.jobs`` binds a small
+dict holding ``microback.job_id`` and ``microback.request_id`` (of the request that enqueued
+it), so records made by the job carry ``job_id`` and the request's ``request_id``.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ _installed = False
 
 
 def install_record_factory() -> None:
-    """Make every ``LogRecord`` carry ``request_id`` and ``user_id`` (module docstring)."""
+    """Make every ``LogRecord`` carry ``request_id``, ``user_id`` and ``job_id`` (module
+    docstring)."""
     global _installed
     if _installed:
         return
@@ -54,6 +59,7 @@ def install_record_factory() -> None:
     # make ``extra={"request_id": ...}`` (as access records pass) raise KeyError in makeRecord.
     logging.LogRecord.request_id = None  # type: ignore[attr-defined]
     logging.LogRecord.user_id = None  # type: ignore[attr-defined]
+    logging.LogRecord.job_id = None  # type: ignore[attr-defined]
 
     def record_with_request(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = make(*args, **kwargs)
@@ -61,6 +67,7 @@ def install_record_factory() -> None:
         if environ is not None:
             record.request_id = environ.get("microback.request_id")
             record.user_id = environ.get("microback.user_id")
+            record.job_id = environ.get("microback.job_id")
         return record
 
     logging.setLogRecordFactory(record_with_request)

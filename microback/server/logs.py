@@ -73,10 +73,15 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         request_id = getattr(record, "request_id", None)
-        if request_id is None or record.name == ACCESS_LOGGER:
+        job_id = getattr(record, "job_id", None)
+        if (request_id is None and job_id is None) or record.name == ACCESS_LOGGER:
             return text
         user_id = getattr(record, "user_id", None)
-        ids = f"request {request_id}" + (f" user {user_id}" if user_id is not None else "")
+        ids = " ".join(
+            f"{name} {value}"
+            for name, value in (("job", job_id), ("request", request_id), ("user", user_id))
+            if value is not None
+        )
         head, newline, rest = text.partition("\n")  # before a traceback, if any
         return f"{head} [{ids}]{newline}{rest}"
 
@@ -87,14 +92,14 @@ class JSONAccessFormatter(TextFormatter):
     An access object has ``time`` (ISO 8601, UTC, milliseconds) and the access fields:
     ``client``, ``peer``, ``method``, ``path``, ``protocol``, ``status``, ``bytes``,
     ``duration_ms``, ``request_id``, ``incomplete`` (``null``, or why the response was cut
-    short). A record made while serving a request has ``time``, ``level``, ``logger``,
-    ``message``, ``request_id``, ``user_id`` and, with an exception, ``exception`` (its
-    traceback). Other records (start-up, stop) stay text.
+    short). A record made while serving a request or running a job has ``time``, ``level``,
+    ``logger``, ``message``, ``request_id``, ``user_id``, ``job_id`` and, with an exception,
+    ``exception`` (its traceback). Other records (start-up, stop) stay text.
     """
 
     def format(self, record: logging.LogRecord) -> str:
         if record.name != ACCESS_LOGGER:
-            if getattr(record, "request_id", None) is None:
+            if getattr(record, "request_id", None) is None and not getattr(record, "job_id", None):
                 return super().format(record)
             return self._request_record(record)
         if not hasattr(record, "request_id"):
@@ -114,6 +119,7 @@ class JSONAccessFormatter(TextFormatter):
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", None),
             "user_id": getattr(record, "user_id", None),
+            "job_id": getattr(record, "job_id", None),
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
