@@ -11,6 +11,7 @@ from pathlib import Path
 from serving import StartServer, free_port, write_module
 
 APP = """
+    import sys
     import time
 
     from microback import App
@@ -23,19 +24,15 @@ APP = """
 
     @db.database.func("sleep")
     def sleep(seconds):
+        print("holding the connection", file=sys.stderr, flush=True)
         time.sleep(seconds)  # gevent's under microback serve: yields, holding the connection
         return seconds
 
 
     @app.get("/naps/<int:n>")
     def nap(request, n):
-        db.database.execute_sql("SELECT sleep(0.6)")
+        db.database.execute_sql("SELECT sleep(0.8)")
         return {"n": n}
-
-
-    @app.get("/quick")
-    def quick(request):
-        return {"ok": True}
 """
 
 SLOW = re.compile(
@@ -61,28 +58,26 @@ def test_a_slow_request_gets_one_line_with_its_database_and_pool_wait_time(
     write_module(tmp_path, "slowapp.py", APP)
     server = start_server("slowapp:app", "--slow-request-threshold", "0.3", port=free_port())
     ids: dict[str, str] = {}
-    # Two requests at once, each holding the only connection for 0.6 s in a query: the
-    # second to reach the pool waits for the first.
-    threads = [
-        threading.Thread(target=_get, args=(server.port, f"/naps/{n}", ids)) for n in (1, 2)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert _get(server.port, "/quick") == 200
-    server.wait_for_line(SLOW)
-    server.wait_for_line(r"GET /quick ")  # its access line: a slow line would be before it
+    # Two requests, each holding the only connection for 0.8 s in a query; the second is
+    # sent once the first holds it, so it waits for the connection.
+    first = threading.Thread(target=_get, args=(server.port, "/naps/1", ids))
+    first.start()
+    server.wait_for_line("holding the connection")
+    second = threading.Thread(target=_get, args=(server.port, "/naps/2", ids))
+    second.start()
+    first.join(timeout=60)
+    second.join(timeout=60)
+    server.wait_for_line(r"GET /naps/2 ")  # its access line comes after its slow line
+    server.wait_for_line(r"GET /naps/1 ")
     lines = [SLOW.search(line) for line in server.lines]
     found = {match.group(7): match for match in lines if match}
-    assert sorted(found) == sorted(ids.values()), server.lines  # one line each, none for /quick
+    assert sorted(found) == sorted(ids.values()), server.lines  # one line each
     for match in found.values():
         route, status, total, app, database, waited = match.groups()[:6]
         assert (route, status) == ("/naps/<int:n>", "200")
         assert int(total) >= int(app) >= int(database) + int(waited) - 1
-        assert int(database) >= 550  # the query's sleep(0.6), and not the pool wait
-    # The second waited (most of) the first one's query out.
-    assert max(int(match.group(6)) for match in found.values()) >= 200
+        assert int(database) >= 750, server.lines  # the query's sleep(0.8), not the pool wait
+    assert int(found[ids["/naps/2"]].group(6)) >= 200, server.lines  # most of the first's query
 
 
 def test_the_line_can_be_turned_off(start_server: StartServer, tmp_path: Path) -> None:
