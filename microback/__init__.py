@@ -31,6 +31,8 @@ from .routing import Route as Route
 from .routing import Router as Router
 from .settings import Settings as Settings
 from .settings import SettingsError as SettingsError
+from .tracing import Tracing as Tracing
+from .tracing import enable_tracing as enable_tracing
 from .validation import Body as Body
 from .validation import Query as Query
 

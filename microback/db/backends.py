@@ -280,6 +280,8 @@ class _Translating:
     microback_schema: SchemaNames
     microback_retry_after: int = 1
     microback_backend: str = ""
+    #: What makes each database call a span (``microback.tracing.Tracing``), or ``None``.
+    microback_query_spans: Any = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -329,16 +331,28 @@ class _Translating:
     def execute_sql(self, sql: str, params: Any = None) -> Any:
         if getattr(self._first_write, "hook", None) is not None and is_write(sql):
             self._run_first_write_hook()
+        spans = self.microback_query_spans
+        if spans is not None:
+            with spans.query(sql, self.microback_backend):
+                return self._translating(super().execute_sql, sql, params, sql=sql)  # type: ignore[misc]
         return self._translating(super().execute_sql, sql, params, sql=sql)  # type: ignore[misc]
 
     def begin(self, *args: Any, **kwargs: Any) -> None:
         self._translating(functools.partial(super().begin, *args, **kwargs))  # type: ignore[misc]
 
     def commit(self) -> None:
-        self._translating(super().commit)  # type: ignore[misc]
+        self._traced("COMMIT", super().commit)  # type: ignore[misc]
 
     def rollback(self) -> None:
-        self._translating(super().rollback)  # type: ignore[misc]
+        self._traced("ROLLBACK", super().rollback)  # type: ignore[misc]
+
+    def _traced(self, sql: str, call: Callable[[], None]) -> None:
+        spans = self.microback_query_spans
+        if spans is None:
+            self._translating(call)
+            return
+        with spans.query(sql, self.microback_backend):
+            self._translating(call)
 
 
 class _AtomicAfterHook(AtomicBlock):  # type: ignore[misc]

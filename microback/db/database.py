@@ -104,6 +104,7 @@ class Database:
         self._url: str | None = None
         self.options = Options()
         self._attached = False  # to an app; then atomic_requests is fixed (see init_app)
+        self._query_spans: Any = None
         self.Model: type[BaseModel] = type(
             "Model",
             (BaseModel,),
@@ -141,6 +142,7 @@ class Database:
                 "give it to Database(app, url, atomic_requests=...) or in the URL"
             )
         self.close_all()
+        database.microback_query_spans = self._query_spans
         self._proxy.initialize(database)
         self._url, self.options = url, parsed
 
@@ -155,6 +157,9 @@ class Database:
             )
         self.check()
         app.extensions["db"] = self
+        tracing = app.extensions.get("tracing")
+        if tracing is not None:  # enable_tracing(app) came first
+            self.trace_queries(tracing)
         # The transaction hooks only where there are transactions to run: two calls on every
         # request were a tenth of a small one's cost in the framework.
         if self.options.atomic_requests:
@@ -165,6 +170,12 @@ class Database:
         app.errorhandler(ConstraintViolation)(answer)
         app.errorhandler(DatabaseUnavailable)(answer)
         app.errorhandler(InvalidValue)(answer)
+
+    def trace_queries(self, spans: Any) -> None:
+        """Make each database call a span of *spans* (``enable_tracing`` calls this)."""
+        self._query_spans = spans
+        if self._proxy.obj is not None:
+            self._proxy.obj.microback_query_spans = spans
 
     def check(self) -> None:
         """Connect once and disconnect; raise :class:`DatabaseUnreachableError` if that fails.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import ssl
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = ["OutgoingError", "OutgoingResponse", "send"]
@@ -41,12 +42,33 @@ def send(
     timeout: float,
     max_body: int = 64 * 1024,
     context: ssl.SSLContext | None = None,
+    spans: Any = None,
 ) -> OutgoingResponse:
     """Send one request and read its answer, within ``timeout`` seconds for each socket wait.
 
     ``timeout`` has no default on purpose: a call without one can wait for ever. Raises
-    :class:`OutgoingError` when no answer came; any status is a response (check it).
+    :class:`OutgoingError` when no answer came; any status is a response (check it). With
+    *spans* (the app's ``microback.tracing.Tracing``) the call is a client span whose context
+    goes with the request (``traceparent``).
     """
+    if spans is None:
+        return _send(method, url, body, headers or {}, timeout, max_body, context)
+    headers = dict(headers or {})
+    with spans.outgoing(method, url, headers) as span:
+        response = _send(method, url, body, headers, timeout, max_body, context)
+        span.set_attribute("http.response.status_code", response.status)
+        return response
+
+
+def _send(
+    method: str,
+    url: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    timeout: float,
+    max_body: int,
+    context: ssl.SSLContext | None,
+) -> OutgoingResponse:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise OutgoingError(f"cannot send to {url!r}: only http:// and https:// URLs")
@@ -60,7 +82,7 @@ def send(
     else:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    sent = {"User-Agent": USER_AGENT, **(headers or {})}
+    sent = {"User-Agent": USER_AGENT, **headers}
     try:
         connection.request(method, target, body=body, headers=sent)
         answer = connection.getresponse()

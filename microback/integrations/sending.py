@@ -185,7 +185,14 @@ class WebhookSender:
         answer = b""
         self.db.release()  # no connection held while waiting on the network
         try:
-            response = send("POST", endpoint.url, body=body, headers=headers, timeout=self.timeout)
+            response = send(
+                "POST",
+                endpoint.url,
+                body=body,
+                headers=headers,
+                timeout=self.timeout,
+                spans=self.jobs.app_extensions.get("tracing"),
+            )
             status, answer = response.status, response.body[:1000]
             if not 200 <= status < 300:
                 error = f"answered {status}"

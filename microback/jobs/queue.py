@@ -150,6 +150,8 @@ class Jobs:
         # huey registers the tasks and serializes them; its storage is never used (ours is).
         self.huey = huey.Huey("microback", results=False, storage_class=BlackHoleStorage)
         self.store = JobStore(db)
+        #: The app's extensions (``app.extensions``) once attached: tracing is found there.
+        self.app_extensions: dict[str, Any] = {}
         self.functions: dict[str, JobFunction[Any, Any]] = {}
         self.periodic_jobs: list[tuple[JobFunction[Any, Any], Callable[..., bool]]] = []
         if app is not None:
@@ -158,6 +160,7 @@ class Jobs:
     def init_app(self, app: App) -> None:
         """Make ``app.extensions["jobs"]`` this object, where ``microback worker`` finds it."""
         app.extensions["jobs"] = self
+        self.app_extensions = app.extensions
 
     # --- declaring --------------------------------------------------------------------------
 
@@ -217,9 +220,11 @@ class Jobs:
     ) -> str:
         """Store huey ``task`` of ``function``, due at ``run_at``; return the job's id.
 
-        Under ``microback serve``, the id of the request being served goes with it.
+        Under ``microback serve``, the id of the request being served goes with it, and with
+        tracing on, the current span's context.
         """
         environ = current_environ()
+        tracing = self.app_extensions.get("tracing")
         return self.store.add(
             task.id,
             function.name,
@@ -228,6 +233,7 @@ class Jobs:
             max_attempts=function.max_attempts,
             unique_key=unique_key,
             request_id=environ.get("microback.request_id") if environ is not None else None,
+            trace_parent=tracing.current_context() if tracing is not None else None,
         )
 
     # --- running ----------------------------------------------------------------------------
@@ -247,8 +253,15 @@ class Jobs:
         """
         outer = current_environ()
         bind({"microback.job_id": leased.job_id, "microback.request_id": leased.request_id})
+        tracing = self.app_extensions.get("tracing")
         try:
-            return self._execute(leased)
+            if tracing is None:
+                return self._execute(leased)
+            with tracing.job(leased) as span:
+                succeeded = self._execute(leased)
+                if not succeeded:
+                    tracing.failed(span, "the job raised; see its log record")
+                return succeeded
         finally:
             bind(outer)
 

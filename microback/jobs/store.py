@@ -48,6 +48,7 @@ class Leased:
     attempt: int
     max_attempts: int
     request_id: str | None = None
+    trace_parent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ class JobStore:
             created_at = peewee.DoubleField()
             # The X-Request-ID of the request that enqueued it: records the job logs carry it.
             request_id = peewee.CharField(max_length=128, null=True)
+            # Its traceparent (W3C trace context) when tracing is on: the job's span links it.
+            trace_parent = peewee.CharField(max_length=128, null=True)
 
             class Meta:
                 table_name = "microback_job"
@@ -127,9 +130,11 @@ class JobStore:
         max_attempts: int,
         unique_key: str | None = None,
         request_id: str | None = None,
+        trace_parent: str | None = None,
     ) -> str:
         """Insert a queued job; return its id, or the id of the job already holding
-        ``unique_key`` (then nothing is inserted). ``request_id`` is the enqueuing request's."""
+        ``unique_key`` (then nothing is inserted). ``request_id`` and ``trace_parent`` are the
+        enqueuing request's id and trace context."""
         Job = self.Job
         query = Job.insert(
             job_id=job_id,
@@ -140,6 +145,7 @@ class JobStore:
             unique_key=unique_key,
             created_at=time.time(),
             request_id=request_id,
+            trace_parent=trace_parent,
         )
         if unique_key is None:
             query.execute()
@@ -162,6 +168,7 @@ class JobStore:
                 Job.attempts,
                 Job.max_attempts,
                 Job.request_id,
+                Job.trace_parent,
             )
             .where((Job.state == QUEUED) & (Job.run_at <= now))
             .order_by(Job.run_at, Job.id)
@@ -181,8 +188,8 @@ class JobStore:
                 owner=owner,
             ).where(Job.id.in_([row[0] for row in rows])).execute()
         return [
-            Leased(row_id, job_id, name, bytes(payload), attempts + 1, max_attempts, request_id)
-            for row_id, job_id, name, payload, attempts, max_attempts, request_id in rows
+            Leased(row[0], row[1], row[2], bytes(row[3]), row[4] + 1, row[5], row[6], row[7])
+            for row in rows
         ]
 
     def renew(self, jobs: Iterable[Leased], seconds: float) -> None:
