@@ -5,8 +5,9 @@ against the same route with both off, side by side in one run (issue 16 allows 1
 
 Both servers are ``microback serve`` in one process pinned to CPU 0, ``--log-level warning``
 (no access lines, as in benchmarks/server); wrk is pinned to CPU 1. "off" serves
-``apps/observed.py:plain`` with ``--blocked-loop-threshold 0``; "on" serves
-``apps/observed.py:observed`` (``enable_metrics``) with the monitor at its default 0.1 s. The
+``apps/observed.py:plain`` with ``--blocked-loop-threshold 0 --slow-request-threshold 0``;
+"on" serves ``apps/observed.py:observed`` (``enable_metrics``) with the monitor at its
+default 0.1 s and the slow-request check at its default 1 s. The
 rounds alternate off-on-off-on so that drift on a shared host spreads over both; the report
 gives the medians of requests per second and of the server's CPU time per request (the figure
 to trust when the host is loaded) and the ratios on/off. Needs wrk (``apt-get install wrk``).
@@ -26,7 +27,8 @@ from compare import _measure, _start, _stop
 
 SERVE = "{python} -m microback serve ../apps/observed.py:{app} --port {{port}} --log-level warning"
 SERVERS = {
-    "off": SERVE.format(python=sys.executable, app="plain") + " --blocked-loop-threshold 0",
+    "off": SERVE.format(python=sys.executable, app="plain")
+    + " --blocked-loop-threshold 0 --slow-request-threshold 0",
     "on": SERVE.format(python=sys.executable, app="observed"),
 }
 

@@ -55,6 +55,7 @@ class RedisJobs(Jobs):
         self.max_backoff = float("inf")
         self.lease = 0.0  # no leases: huey takes a job off the list
         self.huey = RedisHuey(name, url=url, results=False)
+        self.app_extensions = {}
         self.functions = {}
         self.periodic_jobs = []
         if app is not None:

@@ -110,8 +110,6 @@ def describe(
     """The warning's one line: how long, which request and route, the innermost frames."""
     if environ is None:
         during = "outside any request"
-    elif environ.get("microback.job_id"):
-        during = f"in job {environ['microback.job_id']}"
     else:
         route = environ.get("microback.route") or environ.get("PATH_INFO", "")
         during = (
