@@ -60,7 +60,9 @@ APP = """
     @app.get("/hold")
     def hold(request):
         db.database.execute_sql("SELECT 1")
-        time.sleep(4)
+        deadline = time.monotonic() + 60
+        while not os.path.exists("release") and time.monotonic() < deadline:
+            time.sleep(0.05)  # holding the connection until the test has looked
         return {"pid": os.getpid()}
 """
 
@@ -111,7 +113,7 @@ def test_pool_figures_of_two_workers_add_up(start_server: StartServer, tmp_path:
     # Held connections are counted while held, in whichever worker holds them.
     holder = threading.Thread(target=_get, args=(port, "/hold"))
     holder.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
     while True:
         try:  # a scrape that reaches the holding worker waits for its one place: try again
             status, body = _get(port, "/metrics", timeout=1)
@@ -125,6 +127,7 @@ def test_pool_figures_of_two_workers_add_up(start_server: StartServer, tmp_path:
         if done or time.monotonic() > deadline:
             break
         time.sleep(0.2)
+    (tmp_path / "release").touch()
     holder.join(timeout=30)
     assert waits == len(answers)
     assert in_use == 1
