@@ -394,7 +394,7 @@ class Database:
 
     def _teardown(self, request: Request, error: BaseException | None) -> None:
         # The request's database and pool-wait seconds, for the server's slow-request line
-        # (environ keys documented in microback.server.environ).
+        # (environ keys documented in microback.server.slow).
         environ = request.environ
         environ["microback.db_seconds"], environ["microback.pool_wait_seconds"] = (
             request_times.take()
