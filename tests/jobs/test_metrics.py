@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-import time
 
 from microback import App, enable_metrics
+from microback.db import Database
 from microback.jobs import Job, Jobs
 from microback.testing import TestClient
 
@@ -18,7 +18,8 @@ def _jobs_by_state(client: TestClient) -> dict[str, float]:
     }
 
 
-def test_jobs_are_counted_by_state(app: App, jobs: Jobs, client: TestClient) -> None:
+def test_jobs_are_counted_by_state(app: App, db: Database, client: TestClient) -> None:
+    jobs = Jobs(app, db, backoff=30, max_backoff=60)  # a failed job waits for its retry
     enable_metrics(app)
 
     @jobs.task
@@ -46,10 +47,10 @@ def test_jobs_are_counted_by_state(app: App, jobs: Jobs, client: TestClient) -> 
     assert _jobs_by_state(client) == {"queued": 4, "failed": 0, "running": 0, "dead": 0}
     assert jobs.run_pending() == 3  # fine is done, hopeless dead, flaky waits for its retry
     assert _jobs_by_state(client) == {"queued": 1, "failed": 1, "running": 0, "dead": 1}
-    time.sleep(0.1)  # flaky's retry is due (back-off at most 0.05 s here)
+    fine.enqueue()
     [leased] = jobs.store.lease(1, "a-worker", 60)  # what a worker does as it starts one
-    assert leased.name == flaky.name
-    assert _jobs_by_state(client) == {"queued": 1, "failed": 0, "running": 1, "dead": 1}
+    assert leased.name == fine.name
+    assert _jobs_by_state(client) == {"queued": 1, "failed": 1, "running": 1, "dead": 1}
 
 
 def test_without_jobs_there_is_no_jobs_family(app: App, client: TestClient) -> None:
