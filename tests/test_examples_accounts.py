@@ -223,8 +223,12 @@ def test_sign_up_sets_only_the_address_and_password(accounts_db: ModuleType) -> 
         "session_epoch": 7,
         "id": 999,
     }
-    created = api_sign_up(accounts_db, "ada@example.org", **sneaky)
-    assert created.status_int == 201
+    refused = api_sign_up(accounts_db, "ada@example.org", **sneaky)
+    assert refused.status_int == 422  # the JSON API refuses the fields it does not declare
+    assert {tuple(e["path"]) for e in refused.json["errors"]} == {(k,) for k in sneaky}
+    assert {e["code"] for e in refused.json["errors"]} == {"unknown_field"}
+    assert accounts_db.auth.User.select().count() == 0
+    created = api_sign_up(accounts_db, "ada@example.org")
     assert created.json == {"id": created.json["id"], "email": "ada@example.org"}
     client = browser(accounts_db)
     browser_sign_up(client, "bob@example.org", **{k: str(v) for k, v in sneaky.items()})
@@ -237,13 +241,16 @@ def test_a_note_cannot_be_given_to_another_owner(accounts_db: ModuleType) -> Non
     alice_id, alice = user_with_token(accounts_db, "alice@example.org")
     bob_id, _ = user_with_token(accounts_db, "bob@example.org")
     client = TestClient(accounts_db.app)
-    created = client.post_json(
-        "/api/notes", {"text": "mine", "owner": bob_id, "id": 50}, headers=bearer(alice)
-    )
+    sneaky = {"text": "mine", "owner": bob_id, "id": 50}
+    refused = client.post_json("/api/notes", sneaky, headers=bearer(alice), status=422)
+    assert [e["path"] for e in refused.json["errors"]] == [["owner"], ["id"]]
+    created = client.post_json("/api/notes", {"text": "mine"}, headers=bearer(alice))
     assert created.json["owner"] == alice_id and created.json["id"] != 50
     path = f"/api/notes/{created.json['id']}"
-    updated = client.put_json(path, {"text": "still mine", "owner": bob_id}, headers=bearer(alice))
-    assert updated.json["owner"] == alice_id
+    sneaky = {"text": "still mine", "owner": bob_id}
+    client.put_json(path, sneaky, headers=bearer(alice), status=422)
+    updated = client.put_json(path, {"text": "still mine"}, headers=bearer(alice))
+    assert updated.json == {"id": created.json["id"], "owner": alice_id, "text": "still mine"}
     form = browser(accounts_db)
     browser_sign_up(form, "carol@example.org")
     token = form_token(form.get("/notes"))
@@ -315,22 +322,35 @@ def test_a_token_does_only_what_its_scopes_allow(accounts_db: ModuleType) -> Non
     assert accounts_db.Note.select().count() == 0
 
 
+TOKEN_ASKED = {"email": "a@b", "password": "x", "name": "x", "scopes": ["account"]}
+
+
 @pytest.mark.parametrize(
-    ("body", "message"),
+    ("body", "errors"),
     [
-        ([], "the JSON body must be an object, got a list"),
-        ({"email": "ada@example.org", "password": PASSWORD}, "the JSON body has no 'name' field"),
-        ({"name": "x", "password": PASSWORD, "email": 5}, "the 'email' field must be a string"),
-        ({"name": ["x"], "password": PASSWORD, "email": "a@b"}, "'name' field must be a string"),
-        ({"name": "x", "email": "a@b", "password": "x", "scopes": ["admin"]}, "scopes"),
-        ({"name": "x", "email": "a@b", "password": "x", "scopes": "notes:read"}, "scopes"),
-        ({"name": "x", "email": "a@b", "password": "x", "scopes": [{}]}, "scopes"),
-        ({"name": "x" * 101, "email": "a@b", "password": "x", "scopes": ["account"]}, "'name'"),
+        ([], [([], "type")]),
+        (
+            {"email": "ada@example.org", "password": PASSWORD},
+            [(["name"], "missing"), (["scopes"], "missing")],
+        ),
+        ({**TOKEN_ASKED, "email": 5}, [(["email"], "type")]),
+        ({**TOKEN_ASKED, "name": ["x"]}, [(["name"], "type")]),
+        (
+            {**TOKEN_ASKED, "scopes": ["admin", "account", "root"]},
+            [(["scopes", 0], "enum"), (["scopes", 2], "enum")],
+        ),
+        ({**TOKEN_ASKED, "scopes": "notes:read"}, [(["scopes"], "type")]),
+        ({**TOKEN_ASKED, "scopes": [{}]}, [(["scopes", 0], "type")]),
+        ({**TOKEN_ASKED, "scopes": []}, [(["scopes"], "length")]),
+        ({**TOKEN_ASKED, "name": "x" * 101}, [(["name"], "length")]),
     ],
 )
-def test_bad_token_requests_are_400(accounts_db: ModuleType, body: object, message: str) -> None:
-    response = TestClient(accounts_db.app).post_json("/api/tokens", body, status=400)
-    assert message in response.json["detail"]
+def test_bad_token_requests_are_422_field_by_field(
+    accounts_db: ModuleType, body: object, errors: list[tuple[list[object], str]]
+) -> None:
+    response = TestClient(accounts_db.app).post_json("/api/tokens", body, status=422)
+    assert response.content_type == "application/problem+json"
+    assert [(e["path"], e["code"]) for e in response.json["errors"]] == errors
 
 
 # --- sign-up input ------------------------------------------------------------------------------
@@ -339,7 +359,6 @@ def test_bad_token_requests_are_400(accounts_db: ModuleType, body: object, messa
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
-        ({"email": "ada@example.org"}, 400, "the JSON body has no 'password' field"),
         ({"email": "no-at-sign", "password": PASSWORD}, 400, "not valid"),
         ({"email": "ada@example.org", "password": "short"}, 400, "at least 8 characters"),
         ({"email": "ADA@example.org", "password": PASSWORD}, 409, "'email'"),
@@ -358,18 +377,22 @@ def test_bad_sign_ups(accounts_db: ModuleType, body: dict, status: int, message:
 
 
 @pytest.mark.parametrize(
-    ("body", "message"),
+    ("body", "errors"),
     [
-        ([1], "the JSON body must be an object, got a list"),
-        ({"email": ["ada@example.org"], "password": PASSWORD}, "'email' field must be a string"),
-        ({"email": "ada@example.org", "password": 12345678}, "'password' field must be a string"),
+        ([1], [([], "type")]),
+        ({"email": "ada@example.org"}, [(["password"], "missing")]),
+        (
+            {"email": ["ada@example.org"], "password": 5},
+            [(["email"], "type"), (["password"], "type")],
+        ),
+        ({"email": "a@b" * 100, "password": PASSWORD}, [(["email"], "length")]),
     ],
 )
-def test_json_sign_up_of_the_wrong_shape_is_400(
-    accounts_db: ModuleType, body: object, message: str
+def test_json_sign_up_of_the_wrong_shape_is_422(
+    accounts_db: ModuleType, body: object, errors: list[tuple[list[object], str]]
 ) -> None:
-    response = TestClient(accounts_db.app).post_json("/api/signup", body, status=400)
-    assert message in response.json["detail"]
+    response = TestClient(accounts_db.app).post_json("/api/signup", body, status=422)
+    assert [(e["path"], e["code"]) for e in response.json["errors"]] == errors
     assert accounts_db.auth.User.select().count() == 0
 
 

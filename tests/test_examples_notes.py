@@ -80,3 +80,20 @@ def test_notes_are_created_listed_by_page_and_shown(notes: ModuleType) -> None:
     assert client.get("/notes/2").json["title"] == "t1"
     assert client.get("/notes/99", status=404).json["status"] == 404
     assert "limit" in client.get("/notes?limit=zero", status=400).json["detail"]
+    assert client.get("/notes?offset=2").json == {
+        "items": [second.json["items"][0]],
+        "next": None,
+        "prev": 0,
+    }
+
+
+def test_a_bad_note_is_refused_field_by_field(notes: ModuleType) -> None:
+    client = TestClient(notes.app)
+    body = {"text": 5, "title": "t" * 201, "owner": 1}
+    refused = client.post_json("/notes", body, status=422)
+    assert [(e["path"], e["code"]) for e in refused.json["errors"]] == [
+        (["text"], "type"),
+        (["title"], "length"),
+        (["owner"], "unknown_field"),
+    ]
+    assert client.get("/notes").json["items"] == []

@@ -22,8 +22,12 @@ signs up, trades the password for an API token (shown once), and sends it as a B
 ``ACCOUNTS_PASSWORD_ROUNDS`` lowers the bcrypt cost for tests (12 by default, 10 at least).
 """
 
+import datetime
 import html
 import os
+from typing import Annotated, Literal
+
+import msgspec
 
 from microback import App, HTTPException, abort, redirect
 from microback.db import Database, fields
@@ -39,7 +43,7 @@ auth = Auth(
 )
 Csrf(app)  # after Auth, which set up the session cookie the token lives in
 
-SCOPES = ("notes:read", "notes:write", "account")  # "account": list/revoke tokens, log out
+Scope = Literal["notes:read", "notes:write", "account"]  # "account": list/revoke tokens, log out
 MIN_PASSWORD_LENGTH = 8
 MAX_NOTE_LENGTH = 10_000
 
@@ -65,12 +69,6 @@ def sign_up(email, password):
     if len(password) < MIN_PASSWORD_LENGTH:
         abort(400, f"the password must be at least {MIN_PASSWORD_LENGTH} characters long")
     return auth.create_user(email, password)  # a taken address is a 409, over 4096 bytes a 400
-
-
-def json_strings(request, *names):
-    """The named string fields of a JSON object body; any other field is ignored."""
-    data = request.json_object  # a list or a number is a 400, as is a field of another type
-    return [data.get_str(name) for name in names]
 
 
 # --- HTML: sign-up, login, logout, the note editor -------------------------------------------
@@ -215,87 +213,112 @@ def delete_note_form(request, note_id):
 
 
 # --- JSON: sign-up, API tokens, notes -----------------------------------------------------------
+# The bodies are declared by type: checked before the handler runs, every invalid field in one
+# 422, and a field not declared here ("owner", "is_admin") refused. Answers leave through a
+# declared type, so only its fields do (a user's password_hash cannot; docs/validation.md).
+
+
+class SignUp(msgspec.Struct, forbid_unknown_fields=True):
+    email: Annotated[str, msgspec.Meta(max_length=254)]
+    password: str  # its length is checked by sign_up, for the form too
+
+
+class NewToken(msgspec.Struct, forbid_unknown_fields=True):
+    email: Annotated[str, msgspec.Meta(max_length=254)]
+    password: str
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    scopes: Annotated[list[Scope], msgspec.Meta(min_length=1)]
+
+
+class NoteText(msgspec.Struct, forbid_unknown_fields=True):
+    text: Annotated[str, msgspec.Meta(max_length=MAX_NOTE_LENGTH)]
+
+
+class AccountOut(msgspec.Struct):
+    id: int
+    email: str
+
+
+class TokenOut(msgspec.Struct):
+    id: int
+    name: str
+    scopes: str  # space-separated
+    created_at: datetime.datetime
+    expires_at: datetime.datetime | None
+
+
+class NewTokenOut(TokenOut):
+    token: str  # the secret, shown in this answer only
+
+
+class NoteOut(msgspec.Struct, rename={"owner_id": "owner"}):
+    id: int
+    owner_id: int  # the owner's id, without loading the user
+    text: str
 
 
 @app.post("/api/signup")
 @rate_limit("10/hour", scope="signup")
-def signup_json(request):
-    user = sign_up(*json_strings(request, "email", "password"))
-    return user.to_dict(only=["id", "email"]), 201
-
-
-def token_dict(token):
-    return token.to_dict(only=["id", "name", "scopes", "created_at", "expires_at"])
+def signup_json(request, account: SignUp) -> AccountOut:
+    return sign_up(account.email, account.password), 201
 
 
 @app.post("/api/tokens")
-def create_token(request):
+def create_token(request, asked: NewToken) -> NewTokenOut:
     """Trade an address and password for a token; this answer is the only time it is shown."""
-    email, password, name = json_strings(request, "email", "password", "name")
-    scopes = request.json_object.get_list("scopes")
-    if not scopes or any(s not in SCOPES for s in scopes):
-        abort(400, f"the field 'scopes' must list some of {', '.join(SCOPES)}")
-    if len(name) > 100:
-        abort(400, "the field 'name' must be at most 100 characters long")
-    user = auth.authenticate(request, email, password)  # throttled: 429 after many failures
+    user = auth.authenticate(request, asked.email, asked.password)  # 429 after many failures
     if user is None:
         abort(401, "wrong e-mail address or password")
-    new = auth.tokens.create(user, name, scopes=scopes)
-    return {**token_dict(new.token), "token": new.secret}, 201
+    new = auth.tokens.create(user, asked.name, scopes=asked.scopes)
+    # to_dict() gives the times as aware UTC datetimes (the token table stores them naive)
+    return {**new.token.to_dict(), "token": new.secret}, 201
 
 
 @app.get("/api/tokens")
 @requires_scope("account")
-def list_tokens(request):
+def list_tokens(request) -> list[TokenOut]:
     live = request.user.tokens.where(auth.Token.revoked_at.is_null()).order_by(auth.Token.id)
-    return [token_dict(token) for token in live]
+    return [token.to_dict() for token in live]
 
 
 @app.delete("/api/tokens/<int:token_id>")
 @requires_scope("account")
-def revoke_token(request, token_id):
+def revoke_token(request, token_id: int):
     Token = auth.Token
     live = (Token.id == token_id, Token.revoked_at.is_null())
     auth.tokens.revoke(owned_or_404(Token, request, *live, owner="user"))
     return "", 204
 
 
-def note_text(request):
-    (text,) = json_strings(request, "text")
-    if len(text) > MAX_NOTE_LENGTH:
-        abort(400, f"the field 'text' must be at most {MAX_NOTE_LENGTH} characters long")
-    return text
-
-
 @app.get("/api/notes")
 @requires_scope("notes:read")
-def list_notes(request):
-    return [note.to_dict() for note in request.user.notes.order_by(Note.id)]
+def list_notes(request) -> list[NoteOut]:
+    return list(request.user.notes.order_by(Note.id))
 
 
 @app.post("/api/notes")
 @requires_scope("notes:write")
-def create_note(request):
-    return Note.create(owner=request.user, text=note_text(request)).to_dict(), 201
+def create_note(request, note: NoteText) -> NoteOut:
+    return Note.create(owner=request.user, text=note.text), 201
 
 
 @app.get("/api/notes/<int:note_id>")
 @requires_scope("notes:read")
-def show_note(request, note_id):
-    return owned_or_404(Note, request, Note.id == note_id).to_dict()
+def show_note(request, note_id: int) -> NoteOut:
+    return owned_or_404(Note, request, Note.id == note_id)
 
 
 @app.put("/api/notes/<int:note_id>")
 @requires_scope("notes:write")
-def update_note(request, note_id):
-    note = owned_or_404(Note, request, Note.id == note_id)
-    note.text = note_text(request)  # the text only: an "owner" or "id" in the body is ignored
-    note.save()
-    return note.to_dict()
+def update_note(request, note_id: int, note: NoteText) -> NoteOut:
+    row = owned_or_404(Note, request, Note.id == note_id)
+    row.text = note.text
+    row.save()
+    return row
 
 
 @app.delete("/api/notes/<int:note_id>")
 @requires_scope("notes:write")
-def delete_note(request, note_id):
+def delete_note(request, note_id: int):
     owned_or_404(Note, request, Note.id == note_id).delete_instance()
     return "", 204

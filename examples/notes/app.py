@@ -9,7 +9,15 @@ From this folder (the database file is created here)::
     curl 'localhost:8000/notes?limit=10'   # the next page is in "next" and the Link header
 
 ``DATABASE_URL=postgresql://...`` runs it on PostgreSQL instead.
+
+The JSON the API takes and gives is declared by the handlers' types (docs/validation.md):
+``NewNote`` is checked before the handler runs (every invalid field in one 422), and the rows
+leave through ``NoteOut``, which names the fields a client sees.
 """
+
+from typing import Annotated
+
+import msgspec
 
 from microback import App
 from microback.db import Database, fields, paginate
@@ -23,20 +31,35 @@ class Note(db.Model):
     title = fields.CharField(max_length=200, default="")  # added by migration 0002
 
 
+class NewNote(msgspec.Struct, forbid_unknown_fields=True):
+    text: Annotated[str, msgspec.Meta(max_length=10_000)]
+    title: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class NoteOut(msgspec.Struct):
+    id: int
+    text: str
+    title: str
+
+
+class NotePage(msgspec.Struct):
+    items: list[NoteOut]
+    # The cursor (or, with ?offset=, the offset) of the next and previous pages; null at an end.
+    next: str | int | None
+    prev: str | int | None
+
+
 @app.get("/notes")
-def list_notes(request):
+def list_notes(request) -> NotePage:
     page = paginate(request, Note.select())
-    return page.to_dict(), page.headers
+    return page.to_dict(serialize=lambda note: note), page.headers  # rows: NoteOut picks
 
 
 @app.post("/notes")
-def create_note(request):
-    data = request.json_object  # typed getters: a missing or mistyped field is a 400
-    text = data.get_str("text", max_length=10_000)
-    note = Note.create(text=text, title=data.get_str("title", "", max_length=200))
-    return note.to_dict(), 201
+def create_note(request, new: NewNote) -> NoteOut:
+    return Note.create(text=new.text, title=new.title), 201
 
 
 @app.get("/notes/<int:note_id>")
-def show_note(request, note_id):
-    return Note.get_or_404(Note.id == note_id).to_dict()
+def show_note(request, note_id: int) -> NoteOut:
+    return Note.get_or_404(Note.id == note_id)
