@@ -382,6 +382,9 @@ def test_the_short_constructor_makes_what_werkzeugs_makes(args, kwargs):
         {"PATH_INFO": "//double", "HTTP_HOST": "example.com:8080", "wsgi.url_scheme": "https"},
         {"PATH_INFO": "", "SERVER_NAME": "/run/app.sock", "SERVER_PORT": ""},
         {"PATH_INFO": "/bad\xff", "REMOTE_ADDR": "10.0.0.1", "HTTP_X_TEST": "yes"},
+        {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "12"},
+        {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "-3"},
+        {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "12", "HTTP_TRANSFER_ENCODING": "chunked"},
     ],
 )
 def test_requests_read_the_environ_as_werkzeug_does(environ):
@@ -395,7 +398,7 @@ def test_requests_read_the_environ_as_werkzeug_does(environ):
     ours, theirs = Request({**base, **environ}), WerkzeugRequest({**base, **environ})
     for name in (
         "method", "scheme", "server", "root_path", "path", "query_string", "remote_addr",
-        "url", "host", "full_path", "args",
+        "url", "host", "full_path", "args", "content_length",
     ):  # fmt: skip
         assert getattr(ours, name) == getattr(theirs, name), name
     assert list(ours.headers) == list(theirs.headers)
