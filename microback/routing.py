@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple, TypeVar
 
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import (
     BaseConverter,
     Map,
@@ -483,7 +483,26 @@ class RouteTable:
         except RequestRedirect:
             # Rare: bind to this request's host and scheme so the redirect URL is right.
             endpoint, values = self.map.bind_to_environ(environ).match(path, method)
+        except MethodNotAllowed as exc:
+            # werkzeug compares a rule's methods before its converters take the value, so a
+            # value none takes (an id past 64 bits) was a 405 for some methods and a 404 for
+            # others (found by schemathesis): a 405 only if a rule allowed takes the path.
+            if not any(self._takes(path, allowed) for allowed in exc.valid_methods or ()):
+                raise NotFound() from None
+            raise
         return Match(endpoint, self.handlers[endpoint], dict(values))
+
+    def _takes(self, path: str, method: str) -> bool:
+        """Tell whether a rule for ``method`` takes ``path``, its converters included."""
+        if self._matcher is None:
+            self._matcher = self.map.bind("localhost")
+        try:
+            self._matcher.match(path, method)
+        except (NotFound, MethodNotAllowed):
+            return False
+        except RequestRedirect:
+            return True
+        return True
 
     def _surely_absent(self, path: str) -> bool:
         """Tell whether werkzeug would answer 404, without running its (costly) matcher.

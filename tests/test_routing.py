@@ -183,6 +183,21 @@ def test_method_not_allowed_gives_405_with_allow(app, client):
     }
 
 
+def test_a_value_no_converter_takes_is_404_whatever_the_method(app, client):
+    @app.get("/notes/<int:note_id>")
+    def show(request, note_id):
+        return {}
+
+    @app.put("/notes/<int:note_id>")
+    def update(request, note_id):
+        return {}
+
+    past_64_bits = "/notes/9223372036854775808"
+    for method in ("get", "put", "delete", "post"):
+        getattr(client, method)(past_64_bits, status=404)
+    assert client.delete("/notes/1", status=405).headers["Allow"] == "GET, HEAD, OPTIONS, PUT"
+
+
 def test_static_route_wins_over_a_converter_route(app, client):
     @app.get("/users/<name>")
     def user(request, name):
@@ -342,6 +357,11 @@ def test_routing_shortcuts_answer_as_werkzeug_does(method):
         environ = EnvironBuilder(path=path, method=method).get_environ()
         ours = _outcome(lambda: table.match(environ, path, method)[::2])  # noqa: B023
         theirs = _outcome(lambda: werkzeug.match(path, method))  # noqa: B023
+        if theirs == "MethodNotAllowed" and all(
+            _outcome(lambda: werkzeug.match(path, m)) in ("NotFound", "MethodNotAllowed")  # noqa: B023
+            for m in ("GET", "POST", "PUT", "DELETE")
+        ):
+            theirs = "NotFound"  # werkzeug's 405 where no method's rule takes the value
         assert ours == theirs, f"{method} {path}"
         shortcut = table._dynamic.match(path, method)
         if shortcut is not None:
