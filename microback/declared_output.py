@@ -19,6 +19,7 @@ import msgspec
 
 from .http import Response
 from .validation import models_in
+from .validation.model import is_pydantic
 
 __all__ = ["declared_output", "with_declared_output"]
 
@@ -51,8 +52,11 @@ def declared_output(handler: Any) -> _Output | None:
     except (TypeError, ValueError, NameError):
         return None
     annotation = hints.get("return")
-    if annotation is None or not models_in(annotation):
+    if annotation is None:
         return None
+    models = models_in(annotation)
+    if not models or any(is_pydantic(model) for model in models):
+        return None  # a pydantic model serializes itself: returned as before
     return _Output(annotation, getattr(target, "__qualname__", repr(target)))
 
 
