@@ -34,6 +34,8 @@ from .settings import SettingsError as SettingsError
 from .tracing import Tracing as Tracing
 from .tracing import enable_tracing as enable_tracing
 from .validation import Body as Body
+from .validation import Form as Form
+from .validation import Header as Header
 from .validation import Query as Query
 
 __version__ = "0.1.0.dev0"

@@ -224,7 +224,7 @@ def with_declared_input(handler: Any, declared: list[_Reader]) -> Any:
             raise invalid[0]
         if invalid:
             errors = [error for problem in invalid for error in problem.errors]
-            raise failed(errors[:MAX_ERRORS], "the request")
+            raise failed(errors[:MAX_ERRORS], "the request does")
         return handler(request, **values)
 
     functools.update_wrapper(call, handler)

@@ -63,8 +63,8 @@ class JSONBody:
         data = json_data(request)
         try:
             value = self.decoder.decode(data)
-        except msgspec.ValidationError:
-            raise self._invalid(raw_json(data)) from None
+        except msgspec.ValidationError as exc:
+            raise self._invalid(raw_json(data), exc) from None
         except msgspec.DecodeError as exc:
             raise Problem(400, _malformed(exc)) from None
         except RecursionError:
@@ -79,17 +79,16 @@ class JSONBody:
                 raise failed(collector.errors)
         return value
 
-    def _invalid(self, raw: Any) -> Problem:
+    def _invalid(self, raw: Any, first: msgspec.ValidationError) -> Problem:
         collector = Collector(self.forbid_unknown)
         past_64_bits(raw, (), collector)
         try:
             collector.walk(raw, self.type, ())
         except RecursionError:
             return Problem(400, "the JSON body is nested too deeply")
-        if not collector.errors:  # msgspec's pass and convert disagree: its error, as is
-            try:
-                self.decoder.decode(msgspec.json.encode(raw))
-            except msgspec.ValidationError as exc:
-                message, path = split(exc)
-                collector.add(path, message, code(message))
+        if not collector.errors:
+            # The raw value fits, the bytes did not: a duplicate key whose earlier value is
+            # invalid (msgspec checks each; the raw object keeps the last). msgspec's error.
+            message, path = split(first)
+            collector.add(path, message, code(message))
         return failed(collector.errors)

@@ -167,9 +167,10 @@ def past_64_bits(raw: Any, path: Path, collector: Collector) -> None:
             stack.extend((item, (*where, index)) for index, item in enumerate(value))
 
 
-def failed(errors: list[FieldError], what: str = "the request body") -> Problem:
+def failed(errors: list[FieldError], what: str = "the request body does") -> Problem:
+    """The 422 listing ``errors``: "``what`` not validate: 3 invalid fields"."""
     count = len(errors)
     listed = f"{count} invalid field{'s' if count != 1 else ''}"
     if count >= MAX_ERRORS:
         listed = f"at least {count} invalid fields (the first {MAX_ERRORS} are listed)"
-    return Problem(422, f"{what} does not validate: {listed}", errors)
+    return Problem(422, f"{what} not validate: {listed}", errors)

@@ -46,8 +46,15 @@ class FieldsInput:
         source = self._source(request)
         raw: dict[str, Any] = {}
         for name, key, many in self.fields:
-            if name in source:
-                raw[key] = source.getlist(name) if many else source[name]
+            if name not in source:
+                continue
+            if not many:
+                raw[key] = source[name]
+            elif self.location == "header":
+                # WSGI joins a repeated header with commas, the list syntax of RFC 9110.
+                raw[key] = [part.strip() for part in source[name].split(",") if part.strip()]
+            else:
+                raw[key] = source.getlist(name)
         collector = Collector(self.forbid_unknown, self.location, strict=False)
         if self.forbid_unknown:
             known = {name for name, _, _ in self.fields} | self.ignore
@@ -94,9 +101,9 @@ class FieldsInput:
 
 
 _WHAT: dict[str, str] = {
-    "query": "the query string",
-    "form": "the form",
-    "header": "the request headers",
+    "query": "the query string does",
+    "form": "the form does",
+    "header": "the request headers do",
 }
 
 

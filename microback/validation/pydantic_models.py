@@ -44,6 +44,8 @@ _CODES = {
 def _code(kind: str) -> str:
     if kind in _CODES:
         return _CODES[kind]
+    if kind.startswith(("int_", "float_", "bool_")):
+        return "type"  # as msgspec says of "ten" for an int: not a number at all
     if kind.endswith("_parsing"):
         return "format"
     return "type" if kind.endswith("_type") else "invalid"
