@@ -393,7 +393,8 @@ def test_query_url_values_and_body_together(api):
 
 def test_a_query_that_is_not_a_model_is_an_error_at_registration():
     app = App(secret_key="x" * 32)
-    with pytest.raises(TypeError, match=r"must be a dataclass, TypedDict, msgspec\.Struct or pydantic model"):
+    expected = r"must be a dataclass, TypedDict, msgspec\.Struct or pydantic model"
+    with pytest.raises(TypeError, match=expected):
 
         @app.get("/x")
         def take(request, page: Annotated[int, Query()]):

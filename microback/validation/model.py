@@ -100,10 +100,13 @@ def is_model(annotation: Any) -> bool:
 def fields(model: type) -> tuple[Field, ...]:
     """The fields of a model as they appear in JSON, with their declared types."""
     if is_pydantic(model):
+        # pydantic keeps a field's constraints apart from its type: Annotated puts them back.
         return tuple(
             Field(
                 info.alias or name,
-                Annotated[tuple([info.annotation, *info.metadata])] if info.metadata else info.annotation,
+                Annotated[tuple([info.annotation, *info.metadata])]
+                if info.metadata
+                else info.annotation,
                 info.is_required(),
             )
             for name, info in model.model_fields.items()  # type: ignore[attr-defined]
