@@ -279,3 +279,13 @@ def test_a_renamed_csrf_field_is_ignored_when_the_form_says_so():
 
 def test_body_is_still_exported_for_non_model_bodies():
     assert Body().forbid_unknown_fields
+
+
+def test_the_openapi_document_names_headers_as_they_are_read(app):
+    from microback.openapi import openapi_document
+
+    operation = openapi_document(app)["paths"]["/boards/{board}/points"]["post"]
+    headers = [p["name"] for p in operation["parameters"] if p["in"] == "header"]
+    assert headers == ["x-api-version", "if-match", "accept-language"]
+    described = input_parameters(app.handler_for("add_point"))
+    assert headers == [p.name for p in described if p.location == "header"]

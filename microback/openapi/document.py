@@ -16,6 +16,7 @@ from typing import Any
 from ..app import App
 from ..http.problem import PROBLEM_JSON
 from ..routing import path_template
+from ..validation.fields import header_name
 from .facts import RouteFacts, route_facts
 from .schemas import PROBLEM_SCHEMAS, REF, TypeSchemas, converter_schema
 
@@ -128,7 +129,7 @@ class _Builder:
             properties, required = self.types.object_fields(numbers[item.name])
             for name, schema in properties.items():
                 parameter: dict[str, Any] = {
-                    "name": name,
+                    "name": header_name(name) if item.location == "header" else name,
                     "in": item.location,
                     "required": name in required,
                     "schema": schema,

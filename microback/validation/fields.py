@@ -22,7 +22,7 @@ from ..http.problem import Location, Problem
 from .collect import Collector, failed
 from .model import Field, Form, Header, Query, fields, strip
 
-__all__ = ["FieldsInput", "fields_input"]
+__all__ = ["FieldsInput", "fields_input", "header_name"]
 
 _MANY = (list, set, frozenset, tuple)
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -111,15 +111,20 @@ def _takes_list(field: Field) -> bool:
     return typing.get_origin(strip(field.type)[0]) in _MANY
 
 
+def header_name(field: str) -> str:
+    """The header a field of a header model reads: ``x_api_version`` reads ``x-api-version``
+    (a field name cannot hold a hyphen; header names are case-insensitive)."""
+    return field.replace("_", "-").lower()
+
+
 def fields_input(
     name: str, annotation: Any, marker: Query | Form | Header, convert: Convert | None
 ) -> FieldsInput:
     """The reader of a query, form or header model (its fields read now, once)."""
     declared = fields(strip(annotation)[0])
     if isinstance(marker, Header):
-        # Header names are case-insensitive, and a field name cannot hold a hyphen.
         read = tuple(
-            (field.wire_name.replace("_", "-").lower(), field.wire_name, _takes_list(field))
+            (header_name(field.wire_name), field.wire_name, _takes_list(field))
             for field in declared
         )
         return FieldsInput(name, annotation, "header", read, False, frozenset(), convert)
