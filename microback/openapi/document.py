@@ -17,7 +17,7 @@ from ..app import App
 from ..http.problem import PROBLEM_JSON
 from ..routing import path_template
 from ..validation.fields import header_name
-from .facts import RouteFacts, route_facts
+from .facts import Declared, RouteFacts, route_facts
 from .schemas import PROBLEM_SCHEMAS, REF, TypeSchemas, converter_schema
 
 __all__ = ["OPENAPI_VERSION", "openapi_document"]
@@ -32,6 +32,7 @@ _RETRY_AFTER = {
 }
 _ANY: dict[str, Any] = {"*/*": {"schema": {}}}
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+_PLACES = {"body": "body", "form": "form", "header": "headers", "query": "query string"}
 
 
 def openapi_document(
@@ -52,12 +53,13 @@ class _Builder:
         # Each route's declared types, numbered, before any schema is made.
         self.numbers: list[dict[str, int]] = []
         for facts in self.facts:
-            numbers = {
-                item.name: self.types.add(
-                    item.type, body=item.location == "body", closed=item.forbid_unknown
-                )
-                for item in facts.inputs
-            }
+            numbers: dict[str, int] = {}
+            for item in facts.inputs:  # one model (or body type) per location
+                if item.location not in numbers:
+                    body = item.location == "body"
+                    numbers[item.location] = self.types.add(
+                        item.model, body=body, closed=body and item.closed
+                    )
             if facts.output is not None:
                 numbers["return"] = self.types.add(facts.output)
             self.numbers.append(numbers)
@@ -123,15 +125,19 @@ class _Builder:
             {"name": name, "in": "path", "required": True, "schema": converter_schema(converter)}
             for name, converter in facts.converters
         ]
-        for item in facts.inputs:
-            if item.location not in ("query", "header"):
+        for location in ("query", "header"):
+            declared = facts.declared(location)
+            if not declared:
                 continue
-            properties, required = self.types.object_fields(numbers[item.name])
-            for name, schema in properties.items():
+            properties = self.types.properties(numbers[location])
+            read_as = header_name if location == "header" else str
+            by_name = {read_as(name): schema for name, schema in properties.items()}
+            for item in declared:
+                schema = by_name.get(item.name, {})
                 parameter: dict[str, Any] = {
-                    "name": header_name(name) if item.location == "header" else name,
-                    "in": item.location,
-                    "required": name in required,
+                    "name": item.name,
+                    "in": location,
+                    "required": item.required,
                     "schema": schema,
                 }
                 if "description" in schema:
@@ -140,11 +146,16 @@ class _Builder:
         return parameters
 
     def request_body(self, facts: RouteFacts, numbers: dict[str, int]) -> dict[str, Any] | None:
-        declared = facts.body
-        if declared is not None:
-            schema = self.types.schema(numbers[declared.name])
-            types = _FORMS if declared.location == "form" else ("application/json",)
-            return {"required": True, "content": {kind: {"schema": schema} for kind in types}}
+        if "body" in numbers:
+            schema = self.types.schema(numbers["body"])
+            return {"required": True, "content": {"application/json": {"schema": schema}}}
+        form = facts.declared("form")
+        if form:
+            schema = self.form_schema(numbers["form"], form[0])
+            return {
+                "required": any(item.required for item in form),
+                "content": {kind: {"schema": schema} for kind in _FORMS},
+            }
         if facts.method in ("POST", "PUT", "PATCH") and not facts.inputs:
             # Not declared: the handler reads whatever it reads.
             return {
@@ -152,6 +163,21 @@ class _Builder:
                 "content": {kind: {"schema": {}} for kind in ("application/json", *_FORMS)},
             }
         return None
+
+    def form_schema(self, number: int, declared: Declared) -> dict[str, Any]:
+        """A form model's schema, with the fields a form accepts beyond it (csrf_token);
+        written out, as a closed form refuses any other."""
+        model = self.types.schema(number)
+        if not declared.ignore and not declared.closed:
+            return model
+        schema = dict(self.types.component(number))
+        schema["properties"] = {
+            **schema.get("properties", {}),
+            **{name: {"type": "string"} for name in declared.ignore},
+        }
+        if declared.closed:
+            schema["additionalProperties"] = False
+        return schema
 
     def responses(
         self, facts: RouteFacts, numbers: dict[str, int], has_body: bool
@@ -196,8 +222,8 @@ class _Builder:
             add(400, "The body is empty, malformed JSON, or nested too deeply.")
             add(415, "The body is not sent as Content-Type: application/json.")
         if locations:
-            places = " and ".join(sorted(locations))
-            verb = "does" if len(locations) == 1 else "do"
+            places = " and ".join(_PLACES[location] for location in sorted(locations))
+            verb = "does" if locations == {"body"} or locations == {"form"} else "do"
             add(422, f"The {places} {verb} not validate: each invalid field is in errors.")
         if facts.converters:
             add(404, "Nothing here: a path value does not fit its type, or names nothing.")

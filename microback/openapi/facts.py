@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 from ..app import App
 from ..declared_output import declared_output
 from ..http import SAFE_METHODS
-from ..routing import BaseConverter, _wrapped_chain, path_variables
-from ..validation import declared_input
+from ..routing import BaseConverter, _wrapped_chain
+from ..validation import Body, Form, input_parameters
+from ..validation.model import is_pydantic, marker, strip
 
 __all__ = ["Declared", "Operation", "RouteFacts", "operation", "route_facts"]
 
@@ -76,12 +77,16 @@ def operation(
 
 @dataclass(frozen=True)
 class Declared:
-    """One declared input of a handler: its parameter, where it comes from, its type."""
+    """One value a handler declares it reads (:class:`~microback.validation.InputParameter`),
+    and whether a body refuses unknown fields."""
 
-    name: str
     location: str  # "body", "query", "header" or "form"
+    name: str
     type: Any
-    forbid_unknown: bool
+    required: bool
+    model: Any  # the whole body type, or the query, header or form model
+    closed: bool  # a body or form that refuses unknown fields
+    ignore: tuple[str, ...] = ()  # the names a form accepts beyond its fields (csrf_token)
 
 
 @dataclass
@@ -107,24 +112,29 @@ class RouteFacts:
     def unsafe(self) -> bool:
         return self.method not in SAFE_METHODS
 
-    @property
-    def body(self) -> Declared | None:
-        return next((item for item in self.inputs if item.location in ("body", "form")), None)
+    def declared(self, location: str) -> list[Declared]:
+        """The declared values read from ``location``."""
+        return [item for item in self.inputs if item.location == location]
 
 
-def _location(item: Any) -> str:
-    # Declared inputs say where they come from; the first ones (body, query) by their class.
-    location = getattr(item, "location", None)
-    if isinstance(location, str):
-        return location
-    return "query" if hasattr(item, "fields") else "body"
-
-
-def _inputs(handler: Callable[..., Any], path: str) -> list[Declared]:
-    return [
-        Declared(item.name, _location(item), item.type, getattr(item, "forbid_unknown", True))
-        for item in declared_input(handler, path_variables(path))
-    ]
+def _inputs(handler: Callable[..., Any]) -> list[Declared]:
+    found: list[Declared] = []
+    for item in input_parameters(handler):
+        where = marker(item.model)
+        # A pydantic model refuses unknown fields when its config says so (extra="forbid"),
+        # and then its own schema says so too.
+        closed = (
+            isinstance(where, Body | Form)
+            and where.forbid_unknown_fields
+            and not is_pydantic(strip(item.model)[0])
+        )
+        ignore = where.ignore if isinstance(where, Form) else ()
+        found.append(
+            Declared(
+                item.location, item.name, item.type, item.required, item.model, closed, ignore
+            )
+        )
+    return found
 
 
 def _marks(handler: Callable[..., Any], name: str) -> list[Any]:
@@ -149,7 +159,7 @@ def route_facts(app: App) -> list[RouteFacts]:
         if not told.include:
             continue
         output = declared_output(handler)
-        inputs = _inputs(handler, route.path)
+        inputs = _inputs(handler)
         roles = _marks(handler, "microback_roles")
         scopes = frozenset().union(*_marks(handler, "microback_scopes"))
         exempt = bool(_marks(handler, "csrf_exempt"))

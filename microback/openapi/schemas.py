@@ -22,6 +22,7 @@ from werkzeug.routing.converters import (
 
 from ..routing import BaseConverter
 from ..validation import models_in
+from ..validation.model import is_pydantic, strip
 
 __all__ = ["PROBLEM_SCHEMAS", "REF", "TypeSchemas", "converter_schema"]
 
@@ -75,6 +76,7 @@ class TypeSchemas:
         self._bodies: list[int] = []
         self._body_models: list[type] = []
         self._closed: list[type] = []
+        self._pydantic: dict[int, Any] = {}  # pydantic models describe themselves
         self._schemas: tuple[dict[str, Any], ...] = ()
         self.components: dict[str, Any] = {}
 
@@ -83,6 +85,9 @@ class TypeSchemas:
         64 bits; ``closed``: its models refuse unknown fields."""
         self._types.append(annotation)
         number = len(self._types) - 1
+        base = strip(annotation)[0]
+        if is_pydantic(base):
+            self._pydantic[number] = base
         if body:
             self._bodies.append(number)
             self._body_models.extend(models_in(annotation))
@@ -92,17 +97,20 @@ class TypeSchemas:
 
     def resolve(self) -> None:
         """Make every schema, in one pass so that shared models are shared components."""
-        try:
-            schemas, components = msgspec.json.schema_components(self._types, ref_template=REF)
-        except TypeError:  # a type msgspec cannot describe (a field of a custom class)
-            describable = [_describable(kind) for kind in self._types]
-            schemas, components = msgspec.json.schema_components(
-                [kind for kind, ok in zip(self._types, describable, strict=True) if ok],
-                ref_template=REF,
-            )
-            found = iter(schemas)
-            schemas = tuple(next(found) if ok else {} for ok in describable)
-        self._schemas = schemas
+        # A type msgspec cannot describe (a field of a custom class) is any value.
+        described = [
+            number not in self._pydantic and _describable(kind)
+            for number, kind in enumerate(self._types)
+        ]
+        made, components = msgspec.json.schema_components(
+            [kind for kind, ok in zip(self._types, described, strict=True) if ok],
+            ref_template=REF,
+        )
+        found = iter(made)
+        schemas = [next(found) if ok else {} for ok in described]
+        for number, model in self._pydantic.items():
+            schemas[number] = _pydantic_schema(model, components)
+        self._schemas = tuple(schemas)
         for model in self._closed:
             component = components.get(model.__name__)
             if isinstance(component, dict) and component.get("type") == "object":
@@ -117,13 +125,18 @@ class TypeSchemas:
         """The schema of the type numbered ``number`` by :meth:`add`."""
         return self._schemas[number]
 
-    def object_fields(self, number: int) -> tuple[dict[str, Any], list[str]]:
-        """The properties and required names of a model's schema (a query model's fields)."""
+    def component(self, number: int) -> dict[str, Any]:
+        """The schema of the type numbered ``number``, its component if it has one."""
         schema = self._schemas[number]
         ref = schema.get("$ref", "")
         if ref.startswith(REF.format(name="")):
-            schema = self.components[ref.rsplit("/", 1)[1]]
-        return dict(schema.get("properties", {})), list(schema.get("required", []))
+            found: dict[str, Any] = self.components[ref.rsplit("/", 1)[1]]
+            return found
+        return schema
+
+    def properties(self, number: int) -> dict[str, Any]:
+        """The schema of each field of a model, by its name (a query model's parameters)."""
+        return dict(self.component(number).get("properties", {}))
 
 
 _INT64 = {"minimum": -(2**63), "maximum": 2**63 - 1}
@@ -142,6 +155,14 @@ def _bound_integers(schema: Any) -> None:
     elif isinstance(schema, list):
         for item in schema:
             _bound_integers(item)
+
+
+def _pydantic_schema(model: Any, components: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic model's own JSON Schema, its models added to ``components``; its ref."""
+    schema = model.model_json_schema(ref_template=REF.replace("{name}", "{model}"))
+    components.update(schema.pop("$defs", {}))
+    components[model.__name__] = schema
+    return {"$ref": REF.format(name=model.__name__)}
 
 
 def _describable(annotation: Any) -> bool:

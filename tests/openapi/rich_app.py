@@ -9,8 +9,9 @@ import uuid
 from typing import Annotated, Literal, TypedDict
 
 import msgspec
+import pydantic
 
-from microback import App, BaseConverter, Query, Router
+from microback import App, BaseConverter, Form, Header, Query, Router
 from microback.db import Database
 from microback.openapi import enable_openapi, operation
 from microback.security import (
@@ -55,6 +56,26 @@ class Filters:
 class Tally(TypedDict):
     name: str
     count: int
+
+
+class Login(msgspec.Struct):
+    email: str
+    password: Annotated[str, msgspec.Meta(min_length=8)]
+
+
+@dataclasses.dataclass
+class Trace:
+    x_request_id: Annotated[str, msgspec.Meta(max_length=64)]
+    x_retries: int = 0
+
+
+class Signup(pydantic.BaseModel):
+    email: str = pydantic.Field(min_length=3)
+    plan: Literal["free", "paid"] = "free"
+
+
+class Search(pydantic.BaseModel):
+    q: str = pydantic.Field(min_length=1)
 
 
 class HexConverter(BaseConverter):
@@ -121,6 +142,14 @@ def build(url: str) -> App:
 
     @app.route("/echo", methods=["GET", "PUT"])
     def echo(request):
+        return {}
+
+    @app.post("/login")
+    def login(request, form: Annotated[Login, Form()], trace: Annotated[Trace, Header()]):
+        return {}
+
+    @app.post("/signup")
+    def signup(request, data: Signup, search: Annotated[Search, Query()]):
         return {}
 
     @app.get("/hidden")

@@ -51,6 +51,8 @@ def test_every_route_and_method_is_an_operation_named_by_its_endpoint(document) 
         ("/echo", "put"): "echo.put",
         ("/files/{name}", "get"): "file",
         ("/hooks/{hook_id}", "post"): "hook",
+        ("/login", "post"): "login",
+        ("/signup", "post"): "signup",
         ("/me", "get"): "me",
         ("/orders", "get"): "orders.list_orders",
         ("/orders", "post"): "orders.create_order",
@@ -133,6 +135,64 @@ def test_a_declared_query_is_one_parameter_per_field(document) -> None:
             "required": False,
             "schema": {"type": "array", "items": {"type": "string"}, "default": []},
         },
+    ]
+
+
+def test_a_declared_form_is_the_body_and_declared_headers_are_parameters(document) -> None:
+    login = document["paths"]["/login"]["post"]
+    form = {
+        "title": "Login",
+        "type": "object",
+        "properties": {
+            "email": {"type": "string"},
+            "password": {"type": "string", "minLength": 8},
+            "csrf_token": {"type": "string"},  # Form() ignores it: not an unknown field
+        },
+        "required": ["email", "password"],
+        "additionalProperties": False,  # every other field is refused
+    }
+    assert login["requestBody"] == {
+        "required": True,
+        "content": {
+            kind: {"schema": form}
+            for kind in ("application/x-www-form-urlencoded", "multipart/form-data")
+        },
+    }
+    assert login["parameters"] == [
+        {
+            "name": "x-request-id",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string", "maxLength": 64},
+        },
+        {
+            "name": "x-retries",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "integer", "default": 0},
+        },
+    ]
+    assert login["responses"]["422"]["description"] == (
+        "The form and headers do not validate: each invalid field is in errors."
+    )
+
+
+def test_pydantic_models_are_described_by_pydantic(document) -> None:
+    signup = document["paths"]["/signup"]["post"]
+    assert signup["requestBody"]["content"]["application/json"] == {
+        "schema": {"$ref": "#/components/schemas/Signup"}
+    }
+    schema = document["components"]["schemas"]["Signup"]
+    assert schema["properties"]["email"] == {"type": "string", "minLength": 3, "title": "Email"}
+    assert schema["required"] == ["email"]
+    assert "additionalProperties" not in schema  # pydantic ignores unknown fields
+    assert signup["parameters"] == [
+        {
+            "name": "q",
+            "in": "query",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "title": "Q"},
+        }
     ]
 
 
