@@ -140,6 +140,11 @@ class App(Router):
             self.secret_key_uses.append(purpose)
         return self.settings.secret_key
 
+    def secret_keys_for(self, purpose: str) -> list[str]:
+        """Give the keys that verify ``purpose``: the secret key first (it signs), then the
+        ``previous_secret_keys`` of a rotation. Noted like :meth:`secret_key_for`."""
+        return [self.secret_key_for(purpose), *self.settings.previous_secret_keys]
+
     def before_request(self, hook: _F) -> _F:
         """Call ``hook(request)`` before each handler; a value it returns is the response."""
         self._before.append(hook)

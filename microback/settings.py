@@ -143,6 +143,14 @@ class Settings:
     secret_key: str = _setting(
         "", _Spec(str, str, "key that signs sessions and tokens"), repr=False
     )
+    #: Keys that signed before ``secret_key`` replaced them: session cookies signed with one
+    #: still verify (and are re-signed with the new key when next written), so a key can be
+    #: rotated across instances without logging anybody out.
+    previous_secret_keys: tuple[str, ...] = _setting(
+        (),
+        _Spec(tuple, _parse_list, "older keys that still verify session cookies"),
+        repr=False,
+    )
     #: The request-body limit. 1 MiB, like nginx's ``client_max_body_size``: big enough for any
     #: JSON API payload, small enough that a hostile client cannot fill memory.
     max_content_length: int = _setting(
@@ -219,7 +227,7 @@ class Settings:
                 try:
                     parsed = spec.parse(raw)
                 except ValueError as exc:
-                    shown = "(hidden)" if name == "secret_key" else repr(raw)
+                    shown = "(hidden)" if name in _HIDDEN else repr(raw)
                     raise SettingsError(f"invalid {variable}={shown}: {exc}") from None
                 values[name] = _check_type(variable, spec, parsed)
         if not values.get("secret_key"):
@@ -242,11 +250,14 @@ class Settings:
 
     def describe(self, name: str) -> str:
         """Give a human-readable value for messages: sizes with units, the secret hidden."""
-        if name == "secret_key":
+        if name in _HIDDEN:
             return "(hidden)"
         value = getattr(self, name)
         return _format_size(value) if _SPECS[name].parse is parse_size else repr(value)
 
+
+#: Settings whose values are never shown, in messages or in ``repr``.
+_HIDDEN = frozenset({"secret_key", "previous_secret_keys"})
 
 #: Each setting's name and how it is read (from the fields of Settings, where they are written).
 _SPECS: dict[str, _Spec] = {

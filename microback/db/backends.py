@@ -85,6 +85,10 @@ class Options:
     #: Run each POST, PUT, PATCH and DELETE request in one transaction, begun at its first
     #: write (``@non_atomic`` opts a route out).
     atomic_requests: bool = True
+    #: The URL is a pooler in transaction mode (PgBouncer ``pool_mode = transaction``): each
+    #: transaction may run on another server connection, so psycopg prepares no statements
+    #: (a statement prepared on one would be missing on the next). PostgreSQL only.
+    transaction_pooling: bool = False
 
 
 _OPTION_RULES: dict[str, tuple[type | tuple[type, ...], float]] = {
@@ -95,6 +99,7 @@ _OPTION_RULES: dict[str, tuple[type | tuple[type, ...], float]] = {
     "connect_timeout": (int, 1),
     "retry_after": (int, 0),
     "atomic_requests": (bool, 0),
+    "transaction_pooling": (bool, 0),
 }
 
 
@@ -130,6 +135,8 @@ def build(url: str, given: dict[str, Any], schema: SchemaNames) -> tuple[Any, Op
             else:
                 connect[name] = value  # anything else is the driver's
     options = Options(**values)
+    if options.transaction_pooling and backend != "postgresql":
+        raise _problem(url, "option transaction_pooling is for PostgreSQL behind PgBouncer")
     check_import_order()
     if backend == "sqlite":
         database = _sqlite(url, parts.path, options, connect)
@@ -209,6 +216,8 @@ def _postgresql(url: str, options: Options, connect: dict[str, Any]) -> Any:
             "pip install 'microback[postgresql]'",
         )
     connect.setdefault("connect_timeout", max(2, options.connect_timeout))
+    if options.transaction_pooling:
+        connect["prepare_threshold"] = None  # psycopg 3: never prepare
     return _PostgresqlDatabase(
         connect.pop("database"),
         prefer_psycopg3=True,

@@ -226,7 +226,7 @@ class CookieSessions(SessionStore):
 
     ``secret_keys`` rotates keys: the first signs, all verify, so a new key can be put in
     front and an old one dropped a ``max_age`` later without logging anyone out. By default
-    the app's ``secret_key`` is the only key. ``secure=None`` marks the cookie ``Secure``
+    the keys are the app's ``secret_key`` then its ``previous_secret_keys``. ``secure=None`` marks the cookie ``Secure``
     when the request came over HTTPS; ``True`` always does (set it behind a TLS proxy that
     does not forward the scheme), and then names it ``__Host-session`` unless a
     ``cookie_name`` or a ``domain`` is given (a cookie named ``session`` is still read, and
@@ -246,7 +246,7 @@ class CookieSessions(SessionStore):
         path: str = "/",
         salt: str = "microback.session",
     ) -> None:
-        keys = list(secret_keys) if secret_keys else [app.secret_key_for("session cookies")]
+        keys = list(secret_keys) if secret_keys else app.secret_keys_for("session cookies")
         if any(not key for key in keys):
             raise ValueError("session secret keys must not be empty")
         # itsdangerous signs with the *last* key and verifies with all of them.
