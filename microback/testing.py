@@ -167,14 +167,14 @@ class TestDatabases:
         return self._urls[backend]
 
     def _create(self, backend: str) -> str:
+        # The server URL's query holds Database options (?transaction_pooling=true behind
+        # PgBouncer): kept on the test database's URL, not given to the driver's own connections.
         parts = urlsplit(server_url(backend))
-        url = urlunsplit(parts._replace(path="/" + self.name, query=""))
+        url = urlunsplit(parts._replace(path="/" + self.name))
         if backend == "postgresql":
-            import psycopg
-
-            with psycopg.connect(server_url(backend), autocommit=True) as admin:
+            with _psycopg_connect(server_url(backend)) as admin:
                 admin.execute(f'CREATE DATABASE "{self.name}"')
-            self._admin[backend] = psycopg.connect(url, autocommit=True)
+            self._admin[backend] = _psycopg_connect(url)
         else:
             admin = _pymysql_connect(server_url(backend))
             try:
@@ -214,9 +214,7 @@ class TestDatabases:
         for backend, admin in self._admin.items():
             admin.close()
             if backend == "postgresql":
-                import psycopg
-
-                with psycopg.connect(server_url(backend), autocommit=True) as conn:
+                with _psycopg_connect(server_url(backend)) as conn:
                     conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
             else:
                 conn = _pymysql_connect(server_url(backend))
@@ -226,6 +224,16 @@ class TestDatabases:
                     conn.close()
         self._admin.clear()
         self._urls.clear()
+
+
+def _psycopg_connect(url: str) -> Any:
+    """An administrator's connection: autocommit, and no prepared statements (the URL may lead
+    to PgBouncer in transaction mode); the URL's query holds Database options, not libpq's."""
+    import psycopg
+
+    return psycopg.connect(
+        urlunsplit(urlsplit(url)._replace(query="")), autocommit=True, prepare_threshold=None
+    )
 
 
 def _pymysql_connect(url: str) -> Any:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import http.client
 import json
 import os
 import pwd
@@ -30,12 +29,27 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from string import Template
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # cluster_tools, beside this file, however this was loaded
+from cluster_tools import (  # noqa: E402
+    PROCESSES,
+    ClusterError,
+    alive,
+    children,
+    database_user,
+    free_port,
+    postgresql_answers,
+    postgresql_bin,
+    postgresql_connection,
+    request,
+    wait_for,
+    wait_gone,
+)
+
 REPO = HERE.parent.parent
 APP_SOURCE = REPO / "examples" / "bank" / "app.py"
 INSTANCE_HOSTS = ("127.0.0.11", "127.0.0.12", "127.0.0.13")
@@ -45,14 +59,6 @@ DATABASE = "bank"
 # Fixed keys for a cluster that only ever runs on loopback; production reads its own.
 SECRET_KEY = "local-cluster-secret-key-shared-by-every-instance-0123456789"  # noqa: S105
 PREVIOUS_SECRET_KEYS = "local-cluster-previous-key-still-verifying-old-cookies-0123"  # noqa: S105
-
-
-#: The processes this process started, so that it reaps them (the others' are found by pid).
-PROCESSES: dict[int, subprocess.Popen[bytes]] = {}
-
-
-class ClusterError(RuntimeError):
-    """Something did not start or stop as it should; the message says what and where."""
 
 
 @dataclasses.dataclass
@@ -142,13 +148,18 @@ class Cluster:
         self.save()
         return process.pid
 
-    def start_instance(self, index: int) -> None:
+    def start_instance(self, index: int, *, direct_database: bool = False) -> None:
+        """Start instance ``index``; ``direct_database``: to PostgreSQL, not through PgBouncer
+        (benchmarks/cluster.py compares the two)."""
         host, port = self.instance(index)
         argv = [self.python, "-m", "microback", "serve", "app:app", "--host", host]
         argv += ["--port", str(port), "--workers", "2", "--drain-delay", str(DRAIN_DELAY)]
         # Longer than HAProxy keeps an idle connection to it, so HAProxy closes first.
         argv += ["--keepalive-timeout", "30"]
-        self.spawn(f"i{index}", argv, cwd=self.app_dir, env=self.app_environ())
+        environ = self.app_environ()
+        if direct_database:
+            environ["DATABASE_URL"] = self.database_url(direct=True)
+        self.spawn(f"i{index}", argv, cwd=self.app_dir, env=environ)
 
     def start_postgresql(self) -> None:
         data = self.run_dir / "postgresql"
@@ -323,7 +334,7 @@ def _start(cluster: Cluster) -> None:
         extra_groups=[] if user else None,
     )
     cluster.start_postgresql()
-    with _postgresql(cluster.database_url(direct=True, name="postgres")) as admin:
+    with postgresql_connection(cluster.database_url(direct=True, name="postgres")) as admin:
         admin.execute(f'CREATE DATABASE "{DATABASE}"')
     values = {
         "run_dir": str(run_dir),
@@ -344,7 +355,10 @@ def _start(cluster: Cluster) -> None:
         cluster.log("pgbouncer"),
     )
     tables = [cluster.python, "-m", "microback", "db", "create-tables", "app:app"]
-    subprocess.run(tables, check=True, cwd=cluster.app_dir, env=cluster.app_environ())
+    with open(cluster.log("create-tables"), "ab") as log:
+        subprocess.run(
+            tables, check=True, cwd=cluster.app_dir, env=cluster.app_environ(), stdout=log
+        )
     for index in (1, 2, 3):
         cluster.start_instance(index)
     worker = [cluster.python, "-m", "microback", "worker", "app:app", "--concurrency", "20"]
@@ -362,6 +376,52 @@ def _start(cluster: Cluster) -> None:
     )
     for index in (1, 2, 3):
         cluster.wait_status(f"i{index}", "UP", 10)
+
+
+def write_configs(cluster: Cluster) -> None:
+    """Fill in the placeholders of pgbouncer.ini and haproxy.cfg into RUN_DIR."""
+    values = {
+        "run_dir": str(cluster.run_dir),
+        "port": str(cluster.bouncer_port),
+        "postgresql_port": str(cluster.postgresql_port),
+        "frontend": "{}:{}".format(*cluster.frontend),
+        **{f"instance{i}": "{}:{}".format(*cluster.instance(i)) for i in (1, 2, 3)},
+    }
+    for name in ("pgbouncer.ini", "haproxy.cfg"):
+        text = Template((HERE / name).read_text()).substitute(values)
+        (cluster.run_dir / name).write_text(text)
+    (cluster.run_dir / "userlist.txt").write_text('"postgres" ""\n')
+
+
+def start_pgbouncer(cluster: Cluster) -> None:
+    argv = ["pgbouncer", str(cluster.run_dir / "pgbouncer.ini")]
+    cluster.spawn("pgbouncer", argv, user=database_user())
+    wait_for(
+        lambda: postgresql_answers(cluster.database_url(name="postgres").partition("?")[0]),
+        10,
+        "PgBouncer to accept connections",
+        cluster.log("pgbouncer"),
+    )
+
+
+def bouncer(run_dir: Path, postgresql_port: int) -> Cluster:
+    """Start only PgBouncer, in front of the PostgreSQL on ``postgresql_port`` (which must
+    trust local connections of ``postgres``): to run the test suite through it."""
+    if (run_dir / "state.json").exists():
+        raise ClusterError(f"{run_dir} holds a cluster already; run down first")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir.chmod(0o755)
+    (run_dir / "logs").mkdir(exist_ok=True)
+    (run_dir / "logs").chmod(0o777)
+    cluster = Cluster(run_dir, 0, 0, free_port(("127.0.0.1",)), postgresql_port)
+    cluster.save()
+    try:
+        write_configs(cluster)
+        start_pgbouncer(cluster)
+    except BaseException:
+        down(run_dir, remove=False)
+        raise
+    return cluster
 
 
 #: The order processes are stopped in: the proxy first, the database last.
@@ -390,133 +450,12 @@ def check(run_dir: Path, pytest_args: list[str]) -> int:
     return subprocess.run(argv, cwd=REPO, env=environ).returncode
 
 
-# --- helpers -----------------------------------------------------------------------------------
-
-
-def request(
-    address: tuple[str, int],
-    method: str,
-    path: str,
-    body: Any = None,
-    headers: dict[str, str] | None = None,
-    timeout: float = 10,
-) -> tuple[int, dict[str, str], bytes]:
-    """One request on a new connection: status, headers (lower-case names), body."""
-    connection = http.client.HTTPConnection(*address, timeout=timeout)
-    try:
-        data = None if body is None else json.dumps(body).encode()
-        sent = {"Host": "localhost", **(headers or {})}
-        if data is not None:
-            sent["Content-Type"] = "application/json"
-        connection.request(method, path, body=data, headers=sent)
-        response = connection.getresponse()
-        answer = response.read()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, answer
-    except OSError as exc:
-        return 0, {"error": f"{type(exc).__name__}: {exc}"}, b""
-    finally:
-        connection.close()
-
-
-def free_port(hosts: tuple[str, ...]) -> int:
-    """A TCP port free on every one of ``hosts`` (the instances share one port number)."""
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind((hosts[0], 0))
-            port = int(probe.getsockname()[1])
-        try:
-            for host in hosts[1:]:
-                with socket.socket() as other:
-                    other.bind((host, port))
-        except OSError:
-            continue
-        return port
-    raise ClusterError(f"no port free on all of {', '.join(hosts)}")
-
-
-def postgresql_bin(name: str) -> Path:
-    """The newest installed PostgreSQL's ``name`` program (initdb, postgres)."""
-    found = sorted(
-        Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3])
-    )
-    if not found:
-        raise ClusterError(
-            f"no PostgreSQL {name} under /usr/lib/postgresql; apt-get install postgresql"
-        )
-    return found[-1]
-
-
-def database_user() -> str | None:
-    """Whom PostgreSQL and PgBouncer run as: ``postgres`` for root (both refuse root)."""
-    return "postgres" if os.geteuid() == 0 else None
-
-
-@contextlib.contextmanager
-def _postgresql(url: str) -> Iterator[Any]:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True, connect_timeout=3) as connection:
-        yield connection
-
-
-def postgresql_answers(url: str) -> bool:
-    try:
-        with _postgresql(url) as connection:
-            connection.execute("SELECT 1")
-        return True
-    except Exception:
-        return False
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` still runs: a zombie (ended, not yet reaped) does not."""
-    if pid in PROCESSES:
-        if PROCESSES[pid].poll() is None:
-            return True
-        del PROCESSES[pid]
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-def wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not alive(pid):
-            return True
-        time.sleep(0.05)
-    return not alive(pid)
-
-
-def children(pid: int) -> list[int]:
-    """The pids of ``pid``'s child processes (an instance's workers)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        with contextlib.suppress(OSError):
-            found += [int(child) for child in task.read_text().split()]
-    return found
-
-
-def wait_for(condition: Any, timeout: float, what: str, log: Path | None = None) -> None:
-    """Poll ``condition()`` until it is true; after ``timeout`` s fail, quoting ``log``'s end."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError, KeyError):
-            if condition():
-                return
-        time.sleep(0.1)
-    tail = ""
-    if log is not None and log.exists():
-        tail = "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-    raise ClusterError(f"waited {timeout:g} s for {what}{tail}")
-
-
 def main(argv: list[str]) -> int:
-    usage = "usage: cluster.py up|check|down [RUN_DIR] [pytest options for check]"
-    if not argv or argv[0] not in ("up", "check", "down"):
+    usage = (
+        "usage: cluster.py up|check|down [RUN_DIR] [pytest options for check]\n"
+        "       cluster.py bouncer RUN_DIR POSTGRESQL_PORT  (PgBouncer alone; down stops it)"
+    )
+    if not argv or argv[0] not in ("up", "check", "down", "bouncer"):
         print(usage, file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
@@ -534,6 +473,13 @@ def main(argv: list[str]) -> int:
                 f"  PgBouncer 127.0.0.1:{cluster.bouncer_port}, "
                 f"PostgreSQL 127.0.0.1:{cluster.postgresql_port}; logs in {run_dir / 'logs'}"
             )
+            return 0
+        if command == "bouncer":
+            if len(rest) != 1 or not rest[0].isdigit():
+                print(usage, file=sys.stderr)
+                return 2
+            cluster = bouncer(run_dir.resolve(), int(rest[0]))
+            print(cluster.database_url(name="postgres"))
             return 0
         if command == "down":
             down(run_dir.resolve())

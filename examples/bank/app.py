@@ -6,16 +6,32 @@ instances: sign-up and log-in with a session cookie, API tokens, writes under
 ``Idempotency-Key``, a background job per write, and an invariant to check afterwards: money
 only moves between accounts, so their total is always ``OPENING_BALANCE`` times their number.
 
-From this folder::
+From this folder (the database file is created here; ``DATABASE_URL`` names another)::
 
     export MICROBACK_SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
-    export DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bank
     microback db create-tables app.py:app
-    microback serve app.py:app --workers 2 &
-    microback worker app.py:app &
+    microback serve app.py:app --workers 2
+    curl localhost:8000/api/signup --json '{"email": "ada@example.org",
+        "password": "correct horse"}'
+    curl localhost:8000/api/signup --json '{"email": "bob@example.org",
+        "password": "correct horse"}'
+    TOKEN=$(curl localhost:8000/api/tokens --json '{"email": "ada@example.org",
+        "password": "correct horse"}' |
+        python -c 'import json, sys; print(json.load(sys.stdin)["token"])')
+    # Sent twice with one key, as a client that lost the first answer would: one transfer.
+    curl localhost:8000/api/transfers -H "Authorization: Bearer $TOKEN" --json '{"to": 2,
+        "amount": 5}' -H "Idempotency-Key: 2f6c1e0a"
+    curl localhost:8000/api/transfers -H "Authorization: Bearer $TOKEN" --json '{"to": 2,
+        "amount": 5}' -H "Idempotency-Key: 2f6c1e0a"
+    curl localhost:8000/api/me -H "Authorization: Bearer $TOKEN"  # balance 995
+
+Each transfer's job writes its receipt; run the jobs beside the server::
+
+    microback worker app.py:app
 
 ``MICROBACK_PREVIOUS_SECRET_KEYS`` lists keys that still verify session cookies during a key
-rotation; ``BANK_PASSWORD_ROUNDS`` lowers the bcrypt cost for tests (12 by default).
+rotation (see ``previous_secret_keys`` in docs/settings.md); ``BANK_PASSWORD_ROUNDS`` lowers
+the bcrypt cost for tests (12 by default). deploy/local-cluster/ runs it as three instances.
 """
 
 import os

@@ -147,6 +147,7 @@ def build(url: str, given: dict[str, Any], schema: SchemaNames) -> tuple[Any, Op
     database.microback_schema = schema
     database.microback_retry_after = options.retry_after
     database.microback_backend = backend
+    database.microback_transaction_pooling = options.transaction_pooling
     return database, options
 
 
@@ -291,6 +292,7 @@ class _Translating:
     microback_backend: str = ""
     #: What makes each database call a span (``microback.tracing.Tracing``), or ``None``.
     microback_query_spans: Any = None
+    microback_transaction_pooling: bool = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

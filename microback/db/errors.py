@@ -219,6 +219,12 @@ def translate(
             retry_after=retry_after,
         )
     driver_error = original(error)
+    if _lost_prepared_statement(driver_error):
+        return DatabaseConfigError(
+            f"{first_line(driver_error)}: the database URL leads to a pooler in transaction "
+            "mode (PgBouncer's pool_mode = transaction), where a statement prepared on one "
+            "server connection is missing on the next; add ?transaction_pooling=true to the URL"
+        )
     if isinstance(error, peewee.IntegrityError) or _mysql_code(driver_error) in _MYSQL_INTEGRITY:
         return _integrity(driver_error, schema, sql)
     if isinstance(error, peewee.DataError) and not isinstance(error, InvalidValue):
@@ -244,6 +250,14 @@ def translate(
         unavailable.deadlock = _deadlock(original(error))
         return unavailable
     return None
+
+
+def _lost_prepared_statement(error: BaseException) -> bool:
+    # psycopg 3 prepares a statement run often (named _pg3_N) on its connection; a pooler
+    # in transaction mode runs the next transaction on another server connection: 26000
+    # (does not exist) or 42P05 (already exists, on a connection another client prepared).
+    sqlstate = getattr(error, "sqlstate", None)
+    return sqlstate in ("26000", "42P05") and "_pg3_" in str(error)
 
 
 def _deadlock(error: BaseException) -> bool:

@@ -250,7 +250,11 @@ class Migrations:
         """
         key = zlib.crc32(f"microback.db.migrations:{self.table_name}".encode())
         db = self.database
-        if isinstance(db, peewee.PostgresqlDatabase):
+        pooled = getattr(db, "microback_transaction_pooling", False)
+        if isinstance(db, peewee.PostgresqlDatabase) and pooled:
+            with _transaction_lock(db, key):
+                yield
+        elif isinstance(db, peewee.PostgresqlDatabase):
             _sql(db, "SELECT pg_advisory_lock(%s)", (key,))
             try:
                 yield
@@ -267,6 +271,25 @@ class Migrations:
                 _sql(db, "SELECT RELEASE_LOCK(%s)", (name,))
         else:
             yield
+
+
+@contextmanager
+def _transaction_lock(database: Any, key: int) -> Iterator[None]:
+    """Hold PostgreSQL's advisory lock ``key`` in a transaction of a connection of its own.
+
+    Behind a pooler in transaction mode (PgBouncer), ``pg_advisory_lock`` would be taken on
+    whichever server connection ran that statement and released (or not) on another: the lock
+    would stay with the server connection for good. A transaction keeps its server connection
+    until it ends, and ``pg_advisory_xact_lock`` ends with it.
+    """
+    import psycopg
+
+    with psycopg.connect(dbname=database.database, **database.connect_params) as connection:
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+        try:
+            yield
+        finally:
+            connection.rollback()  # releases the lock
 
 
 def _sql(database: Any, sql: str, params: tuple[Any, ...]) -> Any:

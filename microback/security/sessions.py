@@ -226,11 +226,11 @@ class CookieSessions(SessionStore):
 
     ``secret_keys`` rotates keys: the first signs, all verify, so a new key can be put in
     front and an old one dropped a ``max_age`` later without logging anyone out. By default
-    the keys are the app's ``secret_key`` then its ``previous_secret_keys``. ``secure=None`` marks the cookie ``Secure``
-    when the request came over HTTPS; ``True`` always does (set it behind a TLS proxy that
-    does not forward the scheme), and then names it ``__Host-session`` unless a
-    ``cookie_name`` or a ``domain`` is given (a cookie named ``session`` is still read, and
-    renamed when it is next written).
+    the keys are the app's ``secret_key`` then its ``previous_secret_keys``. ``secure=None``
+    marks the cookie ``Secure`` when the request came over HTTPS; ``True`` always does (set it
+    behind a TLS proxy that does not forward the scheme), and then names it
+    ``__Host-session`` unless a ``cookie_name`` or a ``domain`` is given (a cookie named
+    ``session`` is still read, and renamed when it is next written).
     """
 
     def __init__(

@@ -19,16 +19,22 @@ from typing import Any
 
 import pytest
 
-from .load import Customer
-
 REPO = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "local_cluster", REPO / "deploy" / "local-cluster" / "cluster.py"
-)
-assert _spec is not None and _spec.loader is not None
-local_cluster: Any = importlib.util.module_from_spec(_spec)
-sys.modules["local_cluster"] = local_cluster
-_spec.loader.exec_module(local_cluster)
+
+
+def _load(name: str, file: str) -> Any:
+    """A module of deploy/local-cluster/ (a folder with a dash: not importable by name)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "deploy" / "local-cluster" / file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+local_cluster = _load("local_cluster", "cluster.py")
+load = _load("local_cluster_load", "load.py")
+Customer = load.Customer
 
 PASSWORD = "correct horse battery"
 
@@ -56,7 +62,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         local_cluster.down(run_dir)
 
 
-def sign_up(cluster: Any, email: str) -> Customer:
+def sign_up(cluster: Any, email: str) -> Any:
     """A new customer, signed up through HAProxy, with an API token."""
     request = local_cluster.request
     status, _, body = request(
@@ -73,7 +79,7 @@ def sign_up(cluster: Any, email: str) -> Customer:
 
 
 @pytest.fixture(scope="session")
-def customers(cluster: Any) -> list[Customer]:
+def customers(cluster: Any) -> list[Any]:
     """Eight customers for the loads, made once."""
     tag = os.urandom(3).hex()
     return [sign_up(cluster, f"load{n}-{tag}@example.org") for n in range(8)]

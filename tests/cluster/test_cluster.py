@@ -13,12 +13,19 @@ import json
 import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
+import pytest
 
-from .conftest import PASSWORD, local_cluster, sign_up
-from .load import Load, Outcome, summary, unresolved_transfers
+from microback import App
+from microback.db import Database, DatabaseConfigError
+
+from .conftest import PASSWORD, load, local_cluster, sign_up
+
+Load, Outcome, summary = load.Load, load.Outcome, load.summary
+unresolved_transfers = load.unresolved_transfers
 
 request = local_cluster.request
 INSTANCES = (1, 2, 3)
@@ -93,7 +100,8 @@ def resend(cluster: Any, outcomes: list[Outcome], customers: list[Any]) -> None:
     transfer, which ``invariant`` checks.
     """
     tokens = {c.account: c.token for c in customers}
-    for outcome in unresolved_transfers(outcomes):
+
+    def again(outcome: Outcome) -> tuple[int, bytes]:
         headers = {
             "Authorization": f"Bearer {tokens[outcome.account]}",
             "Idempotency-Key": outcome.key or "",
@@ -101,7 +109,11 @@ def resend(cluster: Any, outcomes: list[Outcome], customers: list[Any]) -> None:
         status, _, body = request(
             cluster.frontend, "POST", "/api/transfers", outcome.body, headers=headers
         )
-        assert status in (201, 409), (status, body)
+        return status, body
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(again, unresolved_transfers(outcomes)))
+    assert all(status in (201, 409) for status, _ in answers), answers[:5]
 
 
 # --- 1. sessions hold across instances --------------------------------------------------------
@@ -269,9 +281,12 @@ def test_a_database_restart_gives_503s_then_recovers_and_loses_nothing(cluster, 
         back_at = time.monotonic()
         outcomes = load.wait()
     failed = [o for o in outcomes if o.failed]
+    from_proxy = sum("no instance is ready" in o.detail for o in failed)
+    last = max((o.started for o in failed), default=back_at) - back_at
     report = (
-        f"{summary(outcomes)}; PostgreSQL down {back_at - down_at:.1f} s; "
-        f"{len(failed)} answers not 2xx"
+        f"{summary(outcomes)}; PostgreSQL down {back_at - down_at:.1f} s; {len(failed)} answers "
+        f"not 2xx ({from_proxy} from HAProxy: no instance ready); the last failed request was "
+        f"sent {last:.2f} s after PostgreSQL was back"
     )
     print(report)
     # During the outage: 503 with Retry-After, nothing else (no 500, no dropped connection).
@@ -286,3 +301,39 @@ def test_a_database_restart_gives_503s_then_recovers_and_loses_nothing(cluster, 
     assert any(o.started > back_at + 5 and not o.failed for o in outcomes), report
     resend(cluster, failed, customers)
     invariant(cluster)
+
+
+# --- 6. PgBouncer in transaction mode ---------------------------------------------------------
+
+
+def test_through_pgbouncer_without_the_option_the_error_says_to_add_it(cluster):
+    """The rest of the suite runs through PgBouncer with ?transaction_pooling=true (.ci/run);
+    this is what a URL without it gets, once psycopg has prepared a statement."""
+    # A new database: PgBouncer makes a new pool for it, whose one server connection will be
+    # the one that holds the prepared statement.
+    name = f"prepared_{tag()}"
+    admin_url = cluster.database_url(direct=True, name="postgres")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = cluster.database_url(name=name)
+    app = App(secret_key="cluster-test-secret-key-0123456789abcdef")
+    plain, pooled = Database(app, url.partition("?")[0]), Database(url=url)
+    try:
+        for _ in range(8):  # psycopg prepares a statement after 5 runs on a connection
+            plain.database.execute_sql("SELECT %s::int + 1", (1,))
+        with psycopg.connect(url.partition("?")[0]) as other:
+            other.execute("SELECT 1")  # in a transaction: it keeps that server connection
+            with pytest.raises(DatabaseConfigError) as refused:
+                plain.database.execute_sql("SELECT %s::int + 1", (1,))
+            for _ in range(8):  # with the option: nothing prepared, any server connection
+                assert pooled.database.execute_sql("SELECT %s::int + 1", (1,)).fetchone() == (2,)
+    finally:
+        plain.close_all()
+        pooled.close_all()
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    assert str(refused.value).endswith(
+        "where a statement prepared on one server connection is missing on the next; "
+        "add ?transaction_pooling=true to the URL"
+    )
+    assert str(refused.value).startswith('prepared statement "_pg3_')

@@ -405,3 +405,12 @@ def test_start_up_is_silent_for_a_writable_sqlite_file(tmp_path, monkeypatch, ca
     monkeypatch.delenv("DATABASE_URL", raising=False)
     Database(App(secret_key="k" * 32), f"sqlite:///{tmp_path}/items.db").close_all()
     assert not [r for r in caplog.records if r.name == "microback.db"]
+
+
+def test_transaction_pooling_is_for_postgresql_only(app):
+    with pytest.raises(DatabaseConfigError) as refused:
+        Database(app, "sqlite:///:memory:?transaction_pooling=true")
+    assert str(refused.value) == (
+        "database URL 'sqlite:///:memory:?transaction_pooling=true': "
+        "option transaction_pooling is for PostgreSQL behind PgBouncer"
+    )

@@ -279,3 +279,30 @@ def test_csrf_protects_a_request_that_sends_only_the_old_cookie():
     Csrf(after)
     refused = TestClient(after).post("/set/x", headers={"Cookie": old}, status=403)
     assert "CSRF" in refused.json["detail"]
+
+
+def test_previous_secret_keys_verify_cookies_signed_before_a_rotation(monkeypatch):
+    old_key = "the-key-every-instance-signed-with-until-today-0123"
+    old_app, before = make_app(secret_keys=[old_key])
+    old_cookie = before.dumps({"user": 7})
+    monkeypatch.setenv("MICROBACK_PREVIOUS_SECRET_KEYS", old_key)
+    app = App(secret_key="the-new-key-every-instance-signs-with-now-0123")
+    sessions = CookieSessions(app)
+
+    @app.get("/get")
+    def get_values(request):
+        return {"session": dict(request.session)}
+
+    cookie = {"Cookie": f"session={old_cookie}"}
+    assert TestClient(app).get("/get", headers=cookie).json == {"session": {"user": 7}}
+    new_cookie = sessions.dumps({"user": 8})  # signed with the new key, which the old refuses
+    refused = TestClient(old_app).get("/get", headers={"Cookie": f"session={new_cookie}"})
+    assert refused.json["session"] == {}
+    assert "the-key-every" not in repr(app.settings)
+
+
+def test_a_previous_secret_key_is_hidden_in_messages(monkeypatch):
+    monkeypatch.setenv("MICROBACK_PREVIOUS_SECRET_KEYS", "k-0123456789abcdef")
+    app = App(secret_key="the-new-key-every-instance-signs-with-now-0123")
+    assert app.settings.previous_secret_keys == ("k-0123456789abcdef",)
+    assert app.settings.describe("previous_secret_keys") == "(hidden)"
