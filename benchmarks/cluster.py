@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
 import json
 import os
 import statistics
@@ -37,32 +36,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
+sys.path.insert(0, str(ROOT / "deploy" / "local-cluster"))
+import cluster_load as load  # noqa: E402
+import local_cluster  # noqa: E402
 
-def _load(name: str, file: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "deploy" / "local-cluster" / file)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load deploy/local-cluster/{file}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-local_cluster = _load("local_cluster", "cluster.py")
-load = _load("local_cluster_load", "load.py")
 PASSWORD = "correct horse battery"
-
-
-def customer(cluster: Any, email: str) -> Any:
-    body = {"email": email, "password": PASSWORD}
-    answers = []
-    for path in ("/api/signup", "/api/tokens"):
-        status, _, answer = local_cluster.request(cluster.frontend, "POST", path, body)
-        if status != 201:
-            raise RuntimeError(f"POST {path}: {status} {answer!r}")
-        answers.append(json.loads(answer))
-    account, token = answers[0]["account"], answers[1]["token"]
-    return load.Customer(email, PASSWORD, account, token)
 
 
 def in_service(cluster: Any, count: int) -> None:
@@ -115,7 +93,10 @@ def main() -> None:
     cluster = local_cluster.up(run_dir)
     results: dict[str, Any] = {"cpus": os.cpu_count(), "load_average": os.getloadavg()}
     try:
-        customers = [customer(cluster, f"bench{n}@example.org") for n in range(options.clients)]
+        customers = [
+            load.sign_up(cluster.frontend, f"bench{n}@example.org", PASSWORD)
+            for n in range(options.clients)
+        ]
         scaling: dict[int, list[dict[str, float]]] = {1: [], 2: [], 3: []}
         for _ in range(options.rounds):
             for count in (1, 2, 3):

@@ -25,7 +25,7 @@ def test_the_configuration_blocks_are_the_tested_files():
 
 
 def test_the_systemd_unit_serves_with_the_options_of_the_tested_instances():
-    cluster = (ROOT / "deploy" / "local-cluster" / "cluster.py").read_text()
+    cluster = (ROOT / "deploy" / "local-cluster" / "local_cluster.py").read_text()
     [unit] = re.findall(r"^ExecStart=.*microback serve .*$", PAGE.read_text(), re.M)
     for option in ("--workers", "--drain-delay", "--keepalive-timeout"):
         assert f'"{option}"' in cluster

@@ -1,4 +1,4 @@
-"""What deploy/local-cluster/cluster.py needs from the system: processes, ports, HTTP, waits."""
+"""What local_cluster.py needs from the system: processes, ports, HTTP, waits."""
 
 from __future__ import annotations
 

@@ -8,8 +8,6 @@ README's command leaves them out, ``.ci/run`` runs them after it (``-m cluster``
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 import sys
 import tempfile
@@ -21,20 +19,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-
-def _load(name: str, file: str) -> Any:
-    """A module of deploy/local-cluster/ (a folder with a dash: not importable by name)."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "deploy" / "local-cluster" / file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-local_cluster = _load("local_cluster", "cluster.py")
-load = _load("local_cluster_load", "load.py")
-Customer = load.Customer
+# deploy/local-cluster/ has a dash: its modules are imported from the folder itself.
+sys.path.insert(0, str(REPO / "deploy" / "local-cluster"))
+import cluster_load as load  # noqa: E402
+import local_cluster  # noqa: E402
 
 PASSWORD = "correct horse battery"
 
@@ -64,18 +52,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 def sign_up(cluster: Any, email: str) -> Any:
     """A new customer, signed up through HAProxy, with an API token."""
-    request = local_cluster.request
-    status, _, body = request(
-        cluster.frontend, "POST", "/api/signup", {"email": email, "password": PASSWORD}
-    )
-    assert status == 201, body
-    account = int(json.loads(body)["account"])
-    status, _, body = request(
-        cluster.frontend, "POST", "/api/tokens", {"email": email, "password": PASSWORD}
-    )
-    assert status == 201, body
-    token = json.loads(body)["token"]
-    return Customer(email, PASSWORD, account, token)
+    return load.sign_up(cluster.frontend, email, PASSWORD)
 
 
 @pytest.fixture(scope="session")

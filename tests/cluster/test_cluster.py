@@ -49,6 +49,12 @@ def log_in(cluster: Any, index: int, email: str) -> tuple[str, str]:
     return cookie_of(headers), json.loads(body)["csrf_token"]
 
 
+def post_as(cluster: Any, index: int, path: str, cookie: str, csrf: str) -> int:
+    """POST ``path`` on instance ``index`` with a session cookie and its CSRF token."""
+    headers = {"Cookie": cookie, "X-CSRF-Token": csrf}
+    return int(request(cluster.instance(index), "POST", path, headers=headers)[0])
+
+
 def me_on_each(cluster: Any, cookie: str) -> list[int]:
     return [
         request(cluster.instance(i), "GET", "/api/me", headers={"Cookie": cookie})[0]
@@ -125,13 +131,7 @@ def test_a_session_made_on_one_instance_holds_on_the_others_until_logged_out(clu
     cookie, csrf = log_in(cluster, 1, email)
     assert me_on_each(cluster, cookie) == [200, 200, 200]
 
-    status, _, body = request(
-        cluster.instance(2),
-        "POST",
-        "/api/logout",
-        headers={"Cookie": cookie, "X-CSRF-Token": csrf},
-    )
-    assert status == 204, body
+    assert post_as(cluster, 2, "/api/logout", cookie, csrf) == 204
     assert me_on_each(cluster, cookie) == [401, 401, 401]  # a copy of the cookie is dead too
 
 
@@ -142,13 +142,7 @@ def test_log_out_everywhere_on_one_instance_ends_every_session_on_all(cluster):
     phone, _ = log_in(cluster, 3, email)
     assert me_on_each(cluster, phone) == [200, 200, 200]
 
-    status, _, body = request(
-        cluster.instance(2),
-        "POST",
-        "/api/logout-everywhere",
-        headers={"Cookie": laptop, "X-CSRF-Token": laptop_csrf},
-    )
-    assert status == 204, body
+    assert post_as(cluster, 2, "/api/logout-everywhere", laptop, laptop_csrf) == 204
     assert me_on_each(cluster, phone) == [401, 401, 401]
     assert me_on_each(cluster, laptop) == [401, 401, 401]
 

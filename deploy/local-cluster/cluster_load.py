@@ -49,6 +49,20 @@ class Outcome:
         return self.status not in (200, 201)
 
 
+def sign_up(address: tuple[str, int], email: str, password: str) -> Customer:
+    """A new customer of the bank at ``address``, with an API token."""
+    body = {"email": email, "password": password}
+    answers = []
+    for path in ("/api/signup", "/api/tokens"):
+        client = Client(address, Customer(email, password, 0, ""))
+        outcome = client.send("sign-up", "POST", path, body)
+        client.close()
+        if outcome.status != 201:
+            raise RuntimeError(f"POST {path}: {outcome.status} {outcome.detail}")
+        answers.append(json.loads(outcome.detail))
+    return Customer(email, password, answers[0]["account"], answers[1]["token"])
+
+
 class Client:
     """One customer's connection to ``address``, reconnecting after a failure."""
 

@@ -5,9 +5,9 @@ Everything listens on loopback: HAProxy on 127.0.0.1, the instances (``--workers
 the run directory, so that a test may restart it without touching anybody else's server. The
 app is examples/bank, copied into the run directory (a deploy changes the copy).
 
-    python deploy/local-cluster/cluster.py up RUN_DIR      # start it all; RUN_DIR/state.json
-    python deploy/local-cluster/cluster.py check RUN_DIR   # the cluster tests, against it
-    python deploy/local-cluster/cluster.py down RUN_DIR    # stop every process by its pid
+    python deploy/local-cluster/local_cluster.py up RUN_DIR      # start it all; RUN_DIR/state.json
+    python deploy/local-cluster/local_cluster.py check RUN_DIR   # the cluster tests, against it
+    python deploy/local-cluster/local_cluster.py down RUN_DIR    # stop every process by its pid
 
 The scripts ``up``, ``check`` and ``down`` beside this file do the same with a default
 RUN_DIR. HAProxy and PgBouncer are Debian's (``apt-get install haproxy pgbouncer``); PostgreSQL
@@ -452,8 +452,8 @@ def check(run_dir: Path, pytest_args: list[str]) -> int:
 
 def main(argv: list[str]) -> int:
     usage = (
-        "usage: cluster.py up|check|down [RUN_DIR] [pytest options for check]\n"
-        "       cluster.py bouncer RUN_DIR POSTGRESQL_PORT  (PgBouncer alone; down stops it)"
+        "usage: local_cluster.py up|check|down [RUN_DIR] [pytest options for check]\n"
+        "       local_cluster.py bouncer RUN_DIR POSTGRESQL_PORT  (PgBouncer alone; down stops it)"
     )
     if not argv or argv[0] not in ("up", "check", "down", "bouncer"):
         print(usage, file=sys.stderr)
