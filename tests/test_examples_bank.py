@@ -69,15 +69,15 @@ def test_a_refused_transfer_changes_nothing(bank):
     broke = client.post_json(
         "/api/transfers", {"to": bob, "amount": 1}, headers=ada_auth, status=409
     )
-    assert broke.json["error"]["message"] == "the balance is less than 1"
+    assert broke.json["detail"] == "the balance is less than 1"
     nobody = client.post_json(
         "/api/transfers", {"to": 99, "amount": 1}, headers=ada_auth, status=404
     )
-    assert nobody.json["error"]["message"] == "there is no account 99"
+    assert nobody.json["detail"] == "there is no account 99"
     itself = client.post_json(
         "/api/transfers", {"to": ada, "amount": 1}, headers=ada_auth, status=400
     )
-    assert itself.json["error"]["message"] == "the field 'to' must be another account"
+    assert itself.json["detail"] == "the field 'to' must be another account"
     assert sum(a.balance for a in bank.Account.select()) == 2000
     assert bank.Transfer.select().count() == 1
     assert bank.jobs.run_pending() == 1
