@@ -52,7 +52,9 @@ db = Database(app, "sqlite:///bank.db")  # DATABASE_URL replaces it
 auth = Auth(app, db, password_rounds=int(os.environ.get("BANK_PASSWORD_ROUNDS", "12")))
 Csrf(app)  # cookie sessions: a POST needs the token; a Bearer token needs none
 idempotency = Idempotency(app, db)
-jobs = Jobs(app, db)
+# A receipt takes milliseconds: a job whose worker lost it (to a database restart, say) is
+# leased again after 10 s rather than the default minute.
+jobs = Jobs(app, db, lease=10)
 enable_health(app)  # /livez, and /readyz for the load balancer's checks
 
 
