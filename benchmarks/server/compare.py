@@ -1,4 +1,5 @@
-"""Compare HTTP servers on raw WSGI with wrk: gevent.pywsgi against ``microback serve``.
+"""Compare HTTP servers on raw WSGI with wrk: ``microback serve`` against gevent.pywsgi,
+Granian and uWSGI.
 
     python benchmarks/server/compare.py                      # 3 interleaved rounds, 5 s each
     python benchmarks/server/compare.py --rounds 5 --duration 10
@@ -25,6 +26,16 @@ Servers:
 - ``gunicorn-w2``: ``gunicorn -k gevent -w 2 apps:app``, the same app, not pinned.
 - ``gunicorn-w1``: ``gunicorn -k gevent -w 1 apps:app``, pinned like the one-process servers
   (its idle master shares CPU 0).
+- ``granian``: Granian's WSGI interface, one worker, access log off (its own Rust HTTP stack;
+  the app runs in its blocking threads, gevent not involved).
+- ``granian-w2``: the same with ``--workers 2``, not pinned.
+- ``uwsgi``: uWSGI's ``--http11-socket`` (keep-alive), one process, no master, request
+  logging off. uWSGI's gevent loop is not used: the pip-built uWSGI aborts under load with it
+  (a libev assertion on a closed descriptor).
+
+Granian and uWSGI come with the ``bench`` extra; uWSGI compiles C when it installs. A server
+that is not installed is skipped with a message saying so, and the default list
+(``pywsgi,microback,granian,uwsgi``) runs with the rest.
 
 Extra servers: ``--command NAME='shell command with {port}'``. This is a benchmark, not a test:
 nothing here asserts speed.
@@ -34,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -59,6 +71,11 @@ GUNICORN = (
     f"{PYTHON} -m gunicorn -k gevent -b 127.0.0.1:{{port}} --log-level warning"
     " --no-control-socket apps:app"
 )
+GRANIAN = (
+    f"{PYTHON} -m granian --interface wsgi --host 127.0.0.1 --port {{port}} --no-access-log"
+    " --log-level warning apps:app"
+)
+UWSGI = str(Path(PYTHON).parent / "uwsgi")
 SERVERS = {
     "pywsgi": f"{PYTHON} pywsgi_server.py {{port}}",
     "pywsgi-tuned": f"{PYTHON} pywsgi_server.py {{port}} --tuned",
@@ -66,11 +83,19 @@ SERVERS = {
     "microback-w2": f"{MICROBACK} --workers 2",
     "gunicorn-w1": f"{GUNICORN} -w 1",
     "gunicorn-w2": f"{GUNICORN} -w 2",
+    "granian": f"{GRANIAN} --workers 1",
+    "granian-w2": f"{GRANIAN} --workers 2",
+    "uwsgi": (
+        f"{UWSGI} --http11-socket 127.0.0.1:{{port}} --module apps:app --processes 1"
+        " --disable-logging"
+    ),
 }
+#: What each optional server needs installed: a Python module, or a program (a path).
+REQUIRES = {"granian": "granian", "granian-w2": "granian", "uwsgi": UWSGI}
 #: Servers with worker processes: how many processes serve, beyond their master. Those with
 #: more than one are not pinned (two workers on one core would measure nothing useful).
-WORKERS = {"microback-w2": 2, "gunicorn-w1": 1, "gunicorn-w2": 2}
-DEFAULT_SERVERS = "pywsgi,microback"
+WORKERS = {"microback-w2": 2, "gunicorn-w1": 1, "gunicorn-w2": 2, "granian-w2": 2}
+DEFAULT_SERVERS = "pywsgi,microback,granian,uwsgi"
 ENDPOINTS = {"hello": "/", "json": "/json"}
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -98,7 +123,7 @@ def main() -> int:
     for item in args.command:
         name, _, command = item.partition("=")
         commands[name] = command
-    names = args.servers.split(",")
+    names = [name for name in args.servers.split(",") if _installed(name)]
     for name in args.command:
         names.append(name.partition("=")[0])
     endpoints = args.endpoints.split(",")
@@ -134,6 +159,24 @@ def main() -> int:
 
     _report(results, names, args, {name: commands[name] for name in names}, unpinned)
     return 0
+
+
+def _installed(name: str) -> bool:
+    """Whether *name*'s server can run here; says so when it cannot."""
+    needed = REQUIRES.get(name)
+    if needed is None:
+        return True
+    if os.sep in needed:
+        found = os.access(needed, os.X_OK)
+    else:
+        found = importlib.util.find_spec(needed) is not None
+    if not found:
+        print(
+            f"{name} skipped: {Path(needed).name} is not installed"
+            " (pip install -e '.[bench]'; uWSGI needs a C compiler and Python headers)",
+            file=sys.stderr,
+        )
+    return found
 
 
 class Served(NamedTuple):

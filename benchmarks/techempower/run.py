@@ -12,7 +12,14 @@ installed are skipped). Servers, each started for one implementation at a time:
 - ``microback``: ``microback serve``, one process;
 - ``microback-w2``: ``microback serve --workers 2``, when ``microback serve`` has ``--workers``;
 - ``gunicorn-w2``: ``gunicorn -k gevent -w 2``, when gunicorn is installed
-  (``gunicorn-w1``, one pinned worker, on request with ``--servers``).
+  (``gunicorn-w1``, one pinned worker, on request with ``--servers``);
+- ``granian``: Granian's WSGI interface, one worker, when Granian is installed (``granian-w2``,
+  two workers, on request); the app runs in Granian's blocking threads, without gevent;
+- ``uwsgi``: uWSGI ``--http11-socket``, one process, no gevent loop (the pip-built uWSGI
+  aborts under load with it), when uWSGI is installed (it compiles C when it installs).
+
+Granian and uWSGI come with the ``bench`` extra; one asked for with ``--servers`` but not
+installed is skipped with a message saying so.
 
 One-process servers are pinned to CPU 0 and wrk to CPU 1 (``taskset``); two-worker servers
 need both cores, so nothing is pinned for them and wrk shares the cores. Every server is
@@ -81,6 +88,8 @@ class Server:
     command: Callable[[int], list[str]]
     #: gevent.pywsgi sends none; TechEmpower's rules want one (the server's, not the app's).
     sends_server_header: bool = True
+    #: uWSGI's HTTP socket sends neither a Server nor a Date header.
+    sends_date_header: bool = True
 
 
 def _microback(workers: int) -> Callable[[int], list[str]]:
@@ -101,6 +110,23 @@ def _gunicorn(workers: int) -> Callable[[int], list[str]]:
     return command
 
 
+def _granian(workers: int) -> Callable[[int], list[str]]:
+    def command(port: int) -> list[str]:
+        argv = [PYTHON, "-m", "granian", "--interface", "wsgi", "--workers", str(workers)]
+        argv += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+        return [*argv, "--log-level", "warning", "wsgi:app"]
+
+    return command
+
+
+UWSGI = str(Path(PYTHON).parent / "uwsgi")
+
+
+def _uwsgi(port: int) -> list[str]:
+    argv = [UWSGI, "--http11-socket", f"127.0.0.1:{port}", "--module", "wsgi:app"]
+    return [*argv, "--processes", "1", "--disable-logging"]
+
+
 SERVERS = {
     "pywsgi": Server(
         "pywsgi",
@@ -113,7 +139,37 @@ SERVERS = {
     "microback-w2": Server("microback-w2", "microback serve --workers 2", 2, _microback(2)),
     "gunicorn-w1": Server("gunicorn-w1", "gunicorn -k gevent -w 1", 1, _gunicorn(1)),
     "gunicorn-w2": Server("gunicorn-w2", "gunicorn -k gevent -w 2", 2, _gunicorn(2)),
+    "granian": Server("granian", "Granian (WSGI), 1 worker", 1, _granian(1)),
+    "granian-w2": Server("granian-w2", "Granian (WSGI), 2 workers", 2, _granian(2)),
+    "uwsgi": Server(
+        "uwsgi",
+        "uWSGI --http11-socket, 1 process",
+        1,
+        _uwsgi,
+        sends_server_header=False,
+        sends_date_header=False,
+    ),
 }
+#: What each optional server needs installed: a Python module, or a program (a path).
+REQUIRES = {"gunicorn-w1": "gunicorn", "gunicorn-w2": "gunicorn", "uwsgi": UWSGI}
+REQUIRES.update({"granian": "granian", "granian-w2": "granian"})
+
+
+def installed(name: str) -> bool:
+    """Whether server *name* can run here; says so when it cannot."""
+    needed = REQUIRES.get(name)
+    if needed is None:
+        return True
+    if os.sep in needed:
+        found = os.access(needed, os.X_OK)
+    else:
+        found = importlib.util.find_spec(needed) is not None
+    if not found:
+        print(
+            f"({name} is not installed: skipped; pip install -e '.[bench]',"
+            " uWSGI needs a C compiler and Python headers)"
+        )
+    return found
 
 
 def available_servers() -> list[str]:
@@ -124,9 +180,8 @@ def available_servers() -> list[str]:
     ).stdout
     if "--workers" in help_text:
         names.append("microback-w2")
-    if importlib.util.find_spec("gunicorn") is not None:
-        names.append("gunicorn-w2")
-    return names
+    optional = ["gunicorn-w2", "granian", "uwsgi"]
+    return names + [name for name in optional if installed(name)]
 
 
 def available_frameworks() -> list[str]:
@@ -274,6 +329,8 @@ def check_over_http(running: Running, tests: list[str]) -> list[str]:
         ):
             if problem == "no Server header" and not running.server.sends_server_header:
                 continue  # the server's omission, noted in the report
+            if problem == "no Date header" and not running.server.sends_date_header:
+                continue
             found.append(f"{path}: {problem}")
     return found
 
@@ -408,6 +465,8 @@ def quick(options: argparse.Namespace, urls: dict[str, str], logs: Path) -> int:
     print("\nEvery response was 200 and well-formed.")
     if "pywsgi" in options.servers:
         print("(gevent.pywsgi sends no Server header; the rules ask for one: not counted.)")
+    if "uwsgi" in options.servers:
+        print("(uWSGI sends no Server and no Date header; the rules ask for both: not counted.)")
     return 0
 
 
@@ -628,6 +687,7 @@ def main() -> int:
     unknown += [t for t in options.tests if t not in PATHS]
     if unknown:
         parser.error(f"unknown server, framework or test: {', '.join(unknown)}")
+    options.servers = [name for name in options.servers if installed(name)]
     databases = options.databases or ("sqlite" if options.quick else "sqlite,postgresql")
     with tempfile.TemporaryDirectory(prefix="techempower-") as tmp:
         urls = prepare_databases(databases.split(","), options.postgresql, Path(tmp))
