@@ -43,6 +43,11 @@ class FairPool(ReleaseHook):
         """Connections of this pool checked out now (by any greenlet of this process)."""
         return pool_in_use(self)
 
+    @property
+    def waiting(self) -> int:
+        """Requests of this process queued for a connection now, oldest served first."""
+        return len(self._queue)
+
     def connect(self, reuse_if_open: bool = False) -> bool:
         # peewee.Database.connect, not the pool's: it raises MaxConnectionsExceeded at once
         # when every connection is in use, instead of waiting unfairly.
