@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 # The fixtures of the tests that start `microback serve` (tests/server/, tests/integration/).
+from rate_windows import fresh_rate_window  # noqa: F401  (imported for pytest)
 from serving import http_server, start_server, webapp  # noqa: F401  (imported for pytest)
 
 from microback import App

@@ -396,6 +396,7 @@ def test_json_sign_up_of_the_wrong_shape_is_422(
     assert accounts_db.auth.User.select().count() == 0
 
 
+@pytest.mark.usefixtures("fresh_rate_window")
 def test_sign_up_is_rate_limited_per_address(accounts_db: ModuleType) -> None:
     client = TestClient(accounts_db.app)
     for n in range(10):

@@ -17,9 +17,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from serving import ServerProcess, StartServer, child_env, free_port, write_module
 
 from microback.testing import database_servers, database_url
+
+# The tests count failed log-ins against fifteen-minute windows.
+pytestmark = pytest.mark.usefixtures("fresh_rate_window")
 
 __all__ = ["database_servers", "database_url"]  # fixtures, imported for pytest
 

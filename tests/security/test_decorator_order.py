@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 
 import pytest
+from rate_windows import start_in_a_fresh_window
 
 from microback import App
 from microback.db import Database
@@ -34,6 +35,7 @@ GUARDS = {
 
 @pytest.fixture
 def app(tmp_path):
+    start_in_a_fresh_window(60, 5)  # '1/minute' must not restart between the two calls
     app = App(secret_key=SECRET)
     db = Database(app, f"sqlite:///{tmp_path / 'order.db'}")
     Auth(app, db, password_rounds=10)

@@ -10,6 +10,9 @@ from microback.testing import TestClient
 
 from .conftest import PASSWORD, build_app
 
+# The tests count hits against hourly and fifteen-minute windows.
+pytestmark = pytest.mark.usefixtures("fresh_rate_window")
+
 
 def attempt(client, email, password, **kwargs):
     return client.post_json("/login", {"email": email, "password": password}, **kwargs)
