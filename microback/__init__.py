@@ -3,9 +3,14 @@
 The public API is what this module re-exports; everything else may change between releases.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from werkzeug.exceptions import HTTPException as HTTPException
 
 from .app import App as App
+from .flash import flash as flash
+from .flash import get_flashed_messages as get_flashed_messages
 from .health import Health as Health
 from .health import enable_health as enable_health
 from .http import PROBLEM_JSON as PROBLEM_JSON
@@ -38,4 +43,22 @@ from .validation import Form as Form
 from .validation import Header as Header
 from .validation import Query as Query
 
+if TYPE_CHECKING:
+    from .static import Static as Static
+    from .templates import Templates as Templates
+    from .templates import render as render
+
 __version__ = "0.1.0.dev0"
+
+# Names whose modules need an optional extra (Jinja2, whitenoise): imported on first use, so
+# an app without templates or static files does not pay for, or need, those libraries.
+_LAZY = {"Templates": "templates", "render": "templates", "Static": "static"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'microback' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

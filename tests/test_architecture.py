@@ -17,6 +17,7 @@ LAYERS = (
     *("http", "routing", "hosts", "security_headers", "header_defaults", "settings"),
     *("validation", "declared_output", "app"),
     *("security", "db", "server", "cli", "testing", "blocking"),
+    *("flash", "folders", "templates", "static"),
 )
 
 # For each layer: the microback modules it must not import.
@@ -50,6 +51,12 @@ FORBIDDEN = {
     # db plugs into app through its hooks; security and testing build on db, not the reverse.
     "db": {"security", "server", "cli", "testing"},
     "server": {"app", "http", "routing", "settings", "db", "security", "cli", "testing"},
+    # Pages plug into the app as db and security do: flash needs only the request's session,
+    # templates the CSRF token and flashes, static files a route; none needs the database.
+    "flash": {"app", "routing", "db", "security", "server", "cli", "testing", "templates"},
+    "folders": set(LAYERS) - {"folders"},
+    "templates": {"db", "server", "cli", "testing", "static"},
+    "static": {"db", "security", "server", "cli", "testing", "templates", "flash"},
 }
 
 
