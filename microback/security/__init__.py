@@ -6,6 +6,7 @@ Security headers and allowed hosts are in the core (``microback.security_headers
 """
 
 from .access import login_required as login_required
+from .access import owned_by as owned_by
 from .access import owned_or_404 as owned_or_404
 from .access import requires_role as requires_role
 from .access import requires_scope as requires_scope

@@ -16,10 +16,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+import peewee
+
 from ..http import Request, abort, prefers_json, redirect
 from ..routing import guard_handler
 
-__all__ = ["login_required", "owned_or_404", "requires_role", "requires_scope"]
+__all__ = ["login_required", "owned_by", "owned_or_404", "requires_role", "requires_scope"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -112,9 +114,59 @@ def requires_scope(scope: str) -> Callable[[_F], _F]:
     return decorator
 
 
-def owned_or_404(model: Any, request: Request, *query: Any, owner: str = "owner") -> Any:
+def owned_or_404(
+    model: Any, request: Request, *query: Any, owner: str = "owner", members: Any = None
+) -> Any:
     """Give the row of ``model`` matching ``query`` that belongs to ``request.user``, or 404.
 
     Someone else's row and a missing row get the same answer, so ids cannot be probed.
+    With ``members``, the row belongs to a group rather than a user (see :func:`owned_by`):
+    ``owned_or_404(Task, request, Task.id == task_id, owner="team", members=Membership)``
+    gives the task to any member of its team.
     """
-    return model.get_or_404(*query, getattr(model, owner) == request.user)
+    return model.get_or_404(*query, owned_by(model, request.user, owner=owner, members=members))
+
+
+def owned_by(model: Any, user: Any, *, owner: str = "owner", members: Any = None) -> Any:
+    """The condition, for ``.where()``, that a row of ``model`` belongs to ``user``.
+
+    ``owner`` names the field of ``model`` that says whose the row is. Without ``members``
+    it points at the user. With ``members``, a model that links users to groups (a
+    ``Membership`` with one foreign key to the group model and one to the user model), it
+    points at a group, and the row belongs to every member of that group::
+
+        Task.select().where(owned_by(Task, request.user, owner="team", members=Membership))
+
+    ``owner`` may also name the group model's own primary key (``owned_by(Team, user,
+    owner="id", members=Membership)``: the teams the user is in). Nobody signed in owns
+    nothing.
+    """
+    field = getattr(model, owner, None)
+    if not isinstance(field, peewee.Field):
+        raise ValueError(f"{model.__name__} has no field {owner!r}; pass owner= to name it")
+    if members is None:
+        return field == user if user.is_authenticated else field.in_([])
+    group = field.rel_model if isinstance(field, peewee.ForeignKeyField) else field.model
+    group_key, user_key = _membership_keys(members, group, user)
+    if not user.is_authenticated:
+        return field.in_([])
+    return field.in_(members.select(group_key).where(user_key == user))
+
+
+def _membership_keys(members: Any, group: Any, user: Any) -> tuple[Any, Any]:
+    """The foreign keys of ``members`` to ``group`` and to the user's model."""
+    keys = [f for f in members._meta.sorted_fields if isinstance(f, peewee.ForeignKeyField)]
+    to_group = [key for key in keys if key.rel_model is group]
+    to_user = [
+        key
+        for key in keys
+        if key.rel_model is not group
+        and (not user.is_authenticated or isinstance(user, key.rel_model))
+    ]
+    if len(to_group) != 1 or len(to_user) != 1:
+        found = ", ".join(f"{key.name} -> {key.rel_model.__name__}" for key in keys) or "none"
+        raise ValueError(
+            f"members={members.__name__} needs one foreign key to {group.__name__} and one "
+            f"to the user model; its foreign keys: {found}"
+        )
+    return to_group[0], to_user[0]
