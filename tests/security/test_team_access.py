@@ -114,7 +114,7 @@ def test_leaving_the_team_takes_the_access_away_at_once(world) -> None:
 def test_nobody_signed_in_owns_nothing(world) -> None:
     from microback.security import ANONYMOUS
 
-    Team, Membership, Task, _ = world["models"]
+    _, Membership, Task, _ = world["models"]
     anyone = owned_by(Task, ANONYMOUS, owner="team", members=Membership)
     single = owned_by(Task, ANONYMOUS, owner="team")
 
