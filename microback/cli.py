@@ -1,5 +1,5 @@
 """The ``microback`` command: ``serve`` an app with the gevent server, list its ``routes``,
-``check --deploy`` its settings.
+``check --deploy`` its settings, open a ``shell`` on it.
 
 This is the one layer that knows both the framework and the server: the server package serves
 any WSGI callable, and only here is a :class:`~microback.settings.SettingsError` raised by the
@@ -27,6 +27,7 @@ from .command import generated_key_warning as generated_key_warning
 from .command import load as load
 from .redact import DEFAULT_SECRET_WORDS, Masker
 from .settings import parse_size
+from .shell_command import add_shell_command
 
 if TYPE_CHECKING:
     from .server.listener import Address
@@ -217,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     openapi.add_argument("--version", dest="api_version", help="the API's version (info.version)")
     openapi.add_argument("--yaml", action="store_true", help="print YAML instead of JSON")
     openapi.set_defaults(run=run_openapi)
+
+    add_shell_command(commands, _TARGET_HELP)
 
     # microback.db imports peewee, which serve must not import before gevent patches: every
     # argument after "db" goes through untouched, and microback.db.cli is imported on use.

@@ -40,6 +40,7 @@ SLOW_MODULES = frozenset(
         "integration/test_pool_metrics.py",
         "integration/test_readiness.py",
         "integration/test_reload.py",
+        "integration/test_shell.py",
         "integration/test_sqlite_writers.py",
         "integration/test_tls.py",
         "integration/test_webhooks_served.py",
@@ -49,6 +50,8 @@ SLOW_MODULES = frozenset(
         "server/test_server_stop.py",
         "server/test_slow.py",
         "server/test_waiting.py",
+        # Not multi-process, but it runs flake8 and pycodestyle over the whole tree.
+        "test_setup_cfg.py",
     }
 )
 TESTS = Path(__file__).parent

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import http.client
 import re
 from pathlib import Path
 
 import pytest
+import requests
+from serving import StartServer, write_module
 from werkzeug.test import Client
 
 from microback import App, Static
@@ -128,3 +131,48 @@ def test_autorefresh_sees_a_file_added_later(tmp_path: Path, folder: Path) -> No
 
     TestClient(listed).get("/static/late.txt", status=404)
     assert TestClient(looked_up).get("/static/late.txt").text == "late\n"
+
+
+@pytest.mark.parametrize("autorefresh", [False, True])
+def test_no_path_reaches_outside_the_folder(
+    start_server: StartServer, tmp_path: Path, folder: Path, autorefresh: bool
+) -> None:
+    write_module(
+        tmp_path,
+        "staticapp.py",
+        f"""
+        from microback import App, Static
+
+        app = App(secret_key={SECRET!r})
+        Static(app, {str(folder)!r}, autorefresh={autorefresh})
+        """,
+    )
+    server = start_server("staticapp:app", cwd=tmp_path)
+    served = requests.get(server.url + "/static/css/site.css", timeout=10)
+    assert served.content == CSS  # requests asks for gzip and decodes it
+    assert served.headers["Content-Encoding"] == "gzip"
+    etag = served.headers["ETag"]
+    again = requests.get(
+        server.url + "/static/css/site.css", headers={"If-None-Match": etag}, timeout=10
+    )
+    assert again.status_code == 304
+
+    for raw in (
+        "/static/../secret.txt",
+        "/static/%2e%2e/secret.txt",
+        "/static/css/../../secret.txt",
+        "/static/css/%2e%2e%2f%2e%2e%2fsecret.txt",
+        "/static/..%5csecret.txt",
+        "/static//" + str(tmp_path / "secret.txt").lstrip("/"),
+        "/static/css/site.css%00.txt",
+    ):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.request("GET", raw)
+        answer = connection.getresponse()
+        body = answer.read()
+        connection.close()
+        assert b"not for the public" not in body, raw
+        # 308: werkzeug merges the repeated slash, to a path still under /static/.
+        assert answer.status in (308, 400, 404), (raw, answer.status)
+        if answer.status == 308:
+            assert answer.getheader("Location", "").startswith(server.url + "/static/"), raw
