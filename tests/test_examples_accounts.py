@@ -108,6 +108,21 @@ def test_sign_up_write_notes_and_log_out_in_a_browser(accounts_db: ModuleType) -
 
     client.post("/logout", {"csrf_token": form_token(page)}, status=303)
     assert client.get("/notes", status=303).headers["Location"].endswith("/login?next=/notes")
+
+
+def test_the_pages_flash_what_happened_and_load_their_stylesheet(accounts_db: ModuleType) -> None:
+    client = signed_up(accounts_db)
+    page = client.get("/notes")
+
+    added = client.post("/notes", {"csrf_token": form_token(page), "text": "x"}).follow()
+    assert '<p class="flash success">Note added.</p>' in added.text
+    assert "Note added." not in client.get("/notes").text  # shown once
+    logged_out = client.post("/logout", {"csrf_token": form_token(added)}).follow()
+    assert '<p class="flash info">You are logged out.</p>' in logged_out.text
+    [stylesheet] = re.findall(r'<link rel="stylesheet" href="([^"]+)">', logged_out.text)
+    css = client.get(stylesheet)
+    assert css.content_type == "text/css"
+    assert b".error" in css.body
     TestClient(accounts_db.app).get("/notes", status=401)  # an API client is told, not sent
 
 

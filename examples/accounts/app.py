@@ -6,7 +6,8 @@ From this folder (the database file is created here)::
     microback db create-tables app.py:app
     microback serve app.py:app
 
-In a browser: /signup, then /notes, a note editor whose forms carry a CSRF token. A script
+In a browser: /signup, then /notes, a note editor whose forms carry a CSRF token. The pages
+are the Jinja2 templates of templates/ and the stylesheet is static/accounts.css. A script
 signs up, trades the password for an API token (shown once), and sends it as a Bearer token::
 
     curl localhost:8000/api/signup --json '{"email": "ada@example.org",
@@ -23,15 +24,14 @@ signs up, trades the password for an API token (shown once), and sends it as a B
 """
 
 import datetime
-import html
 import os
 from typing import Annotated, Literal
 
 import msgspec
 
-from microback import App, HTTPException, abort, redirect
+from microback import App, HTTPException, Static, Templates, abort, flash, redirect, render
 from microback.db import Database, fields
-from microback.security import Auth, Csrf, csrf_token, owned_or_404, rate_limit, requires_scope
+from microback.security import Auth, Csrf, owned_or_404, rate_limit, requires_scope
 
 app = App()
 db = Database(app, "sqlite:///accounts.db")
@@ -42,6 +42,8 @@ auth = Auth(
     password_rounds=int(os.environ.get("ACCOUNTS_PASSWORD_ROUNDS", "12")),
 )
 Csrf(app)  # after Auth, which set up the session cookie the token lives in
+Templates(app)  # templates/ beside this file
+Static(app)  # static/ beside this file, at /static/
 
 Scope = Literal["notes:read", "notes:write", "account"]  # "account": list/revoke tokens, log out
 MIN_PASSWORD_LENGTH = 8
@@ -74,26 +76,17 @@ def sign_up(email, password):
 # --- HTML: sign-up, login, logout, the note editor -------------------------------------------
 
 
-def page(title, body, status=200):
-    return f"<!doctype html>\n<title>{html.escape(title)}</title>\n{body}\n", status
-
-
-def csrf_field(request):
-    return f'<input type="hidden" name="csrf_token" value="{csrf_token(request)}">'
-
-
 def account_form(request, action, *, error="", email="", next_path="/notes", status=200):
     title = "Sign up" if action == "/signup" else "Log in"
-    error = f'<p class="error">{html.escape(error)}</p>' if error else ""
-    return page(
-        title,
-        f"<h1>{title}</h1>{error}"
-        f'<form method="post" action="{action}">{csrf_field(request)}'
-        f'<input type="hidden" name="next" value="{html.escape(next_path)}">'
-        f'<input name="email" type="email" value="{html.escape(email)}" required>'
-        '<input name="password" type="password" required>'
-        f"<button>{title}</button></form>",
-        status,
+    return render(
+        request,
+        "account_form.html",
+        status=status,
+        title=title,
+        action=action,
+        error=error,
+        email=email,
+        next_path=next_path,
     )
 
 
@@ -150,6 +143,7 @@ def login_form(request):
 @app.post("/logout")
 def logout(request):
     auth.logout(request)
+    flash(request, "You are logged out.")  # after logout, which empties the session
     return redirect("/login", 303)
 
 
@@ -158,34 +152,15 @@ def logout(request):
 def logout_everywhere(request):
     auth.logout_everywhere(request.user)  # every other browser, and any stolen cookie
     auth.logout(request)
+    flash(request, "You are logged out on every device.")
     return redirect("/login", 303)
-
-
-def note_item(request, note):
-    action = f"/notes/{note.id}"
-    return (
-        f'<li><form method="post" action="{action}">{csrf_field(request)}'
-        f'<textarea name="text">{html.escape(note.text)}</textarea><button>Save</button></form>'
-        f'<form method="post" action="{action}/delete">{csrf_field(request)}'
-        "<button>Delete</button></form></li>"
-    )
 
 
 @app.get("/notes")
 @requires_scope("notes:read")
 def notes_page(request):
     notes = request.user.notes.order_by(Note.id)
-    return page(
-        "Notes",
-        f"<h1>Notes of {html.escape(request.user.email)}</h1>"
-        f"<ul>{''.join(note_item(request, note) for note in notes)}</ul>"
-        f'<form method="post" action="/notes">{csrf_field(request)}'
-        '<textarea name="text"></textarea><button>Add</button></form>'
-        f'<form method="post" action="/logout">{csrf_field(request)}'
-        "<button>Log out</button></form>"
-        f'<form method="post" action="/logout-everywhere">{csrf_field(request)}'
-        "<button>Log out everywhere</button></form>",
-    )
+    return render(request, "notes.html", title="Notes", notes=notes)
 
 
 @app.post("/notes")
@@ -193,6 +168,7 @@ def notes_page(request):
 def add_note_form(request):
     text = request.form.get_str("text", max_length=MAX_NOTE_LENGTH)
     Note.create(owner=request.user, text=text)
+    flash(request, "Note added.", "success")
     return redirect("/notes", 303)
 
 
