@@ -1,4 +1,9 @@
-"""The six TechEmpower tests and a param route in microback, with ``microback.db`` models."""
+"""The six TechEmpower tests and a param route in microback, with ``microback.db`` models.
+
+The fortunes page is rendered from ``templates/fortunes.html`` with ``microback.render``
+(Jinja2), as Flask renders its own; ``by_hand=True`` builds it with ``suite.fortunes_html``
+instead, which ``inprocess.py`` measures beside it to show what the template costs.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +21,22 @@ from suite import (
     query_count,
 )
 
-from microback import App, Response
+from microback import App, Response, Templates, render
 from microback.db import Database, fields
 
 
-def create_app(database_url: str) -> App:
+def create_app(database_url: str, *, by_hand: bool = False) -> App:
     app = App()
     db = Database(app, database_url, max_connections=POOL_SIZE, pool_timeout=POOL_TIMEOUT)
+    Templates(app)  # templates/ beside this file
+
+    def page(request: Any, rows: list[tuple[int, str]]) -> Any:
+        return render(request, "fortunes.html", fortunes=rows)
+
+    if by_hand:
+
+        def page(request: Any, rows: list[tuple[int, str]]) -> Any:
+            return fortunes_html(rows)  # a str is text/html; charset=utf-8
 
     class World(db.Model):
         random_number = fields.IntegerField(column_name="randomnumber")
@@ -65,7 +79,7 @@ def create_app(database_url: str) -> App:
         rows = [(fortune.id, fortune.message) for fortune in Fortune.select()]
         rows.append((0, EXTRA_FORTUNE))
         rows.sort(key=itemgetter(1))
-        return fortunes_html(rows)  # a str is text/html; charset=utf-8
+        return page(request, rows)
 
     @app.get("/updates")
     def updates(request):
