@@ -93,7 +93,7 @@ def test_a_range_and_head_are_answered(client: TestClient) -> None:
 def test_a_missing_file_is_a_404_that_names_it(client: TestClient) -> None:
     answer = client.get("/static/css/nope.css", status=404)
 
-    assert answer.json["error"]["message"] == "no static file at /static/css/nope.css"
+    assert answer.json["detail"] == "no static file at /static/css/nope.css"
 
 
 def test_url_for_builds_the_files_urls(app: App) -> None:

@@ -88,7 +88,8 @@ def test_a_teams_row_is_given_to_its_members_and_404_to_others(world) -> None:
     assert cy.get(f"/tasks/{paint}").json == {"title": "paint"}
     theirs = bob.get(f"/tasks/{paint}", status=404)
     missing = bob.get("/tasks/999999", status=404)
-    assert theirs.json == missing.json == {"error": {"status": 404, "message": "Task not found"}}
+    assert theirs.json == missing.json
+    assert missing.json["detail"] == "Task not found"
 
 
 def test_lists_hold_only_the_rows_of_the_users_teams(world) -> None:
