@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 try:
     from whitenoise import WhiteNoise
-except ImportError as exc:  # pragma: no cover - depends on the installed extras
+except ImportError as exc:  # the extra is not installed
     raise ImportError(
         "microback's static files need whitenoise: pip install 'microback[static]'"
     ) from exc

@@ -2,9 +2,9 @@
 
 Jinja2 is an optional extra (``pip install 'microback[templates]'``); ``microback`` imports
 this module on first use of ``microback.Templates`` or ``microback.render``, so an app without
-templates does not import Jinja2. Autoescaping is on
-for ``.html``, ``.htm`` and ``.xml`` templates (and for templates given as strings): a value
-is escaped unless it is marked safe, so a user's text cannot become markup.
+templates does not import Jinja2. Autoescaping is on for ``.html``, ``.htm`` and ``.xml``
+templates (and for templates given as strings): a value is escaped unless it is marked safe,
+so a user's text cannot become markup.
 
 Every template sees, besides what the handler passes:
 
@@ -29,7 +29,7 @@ from typing import Any
 try:
     import jinja2
     from markupsafe import Markup
-except ImportError as exc:  # pragma: no cover - depends on the installed extras
+except ImportError as exc:  # the extra is not installed
     raise ImportError(
         "microback's templates need Jinja2: pip install 'microback[templates]'"
     ) from exc
