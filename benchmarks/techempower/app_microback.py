@@ -30,13 +30,13 @@ def create_app(database_url: str, *, by_hand: bool = False) -> App:
     db = Database(app, database_url, max_connections=POOL_SIZE, pool_timeout=POOL_TIMEOUT)
     Templates(app)  # templates/ beside this file
 
-    def page(request: Any, rows: list[tuple[int, str]]) -> Any:
+    def templated(request: Any, rows: list[tuple[int, str]]) -> Any:
         return render(request, "fortunes.html", fortunes=rows)
 
-    if by_hand:
+    def built_by_hand(request: Any, rows: list[tuple[int, str]]) -> Any:
+        return fortunes_html(rows)  # a str is text/html; charset=utf-8
 
-        def page(request: Any, rows: list[tuple[int, str]]) -> Any:
-            return fortunes_html(rows)  # a str is text/html; charset=utf-8
+    page = built_by_hand if by_hand else templated
 
     class World(db.Model):
         random_number = fields.IntegerField(column_name="randomnumber")
