@@ -10,10 +10,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 pytestmark = pytest.mark.browser
@@ -27,7 +27,22 @@ def submit(browser: WebDriver, button: WebElement) -> None:
     navigation it starts has always finished, and reading the URL then sees the old page."""
     page = browser.find_element(By.TAG_NAME, "html")
     button.click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(page))
+    WebDriverWait(browser, 10).until(lambda _: is_gone(page))
+
+
+def is_gone(element: WebElement) -> bool:
+    """Whether ``element``'s page has been left. Mid-navigation, chromedriver may say so with
+    "Node ... does not belong to the document" instead of a stale-element error (seen once a
+    page loads a stylesheet), which selenium's ``staleness_of`` lets through as a failure."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in (exc.msg or ""):
+            return True
+        raise
+    return False
 
 
 def path_of(browser: WebDriver) -> str:
