@@ -35,6 +35,14 @@ A graceful stop, on SIGTERM or SIGINT (Ctrl-C) or :meth:`Server.stop`:
 A second signal during the wait skips to step 4. A worker process passes the signals it
 handles to :meth:`Server.serve_forever` (SIGTERM only: its master handles Ctrl-C).
 
+Each ``StreamServer`` accepts one connection per turn of the event loop (``max_accept = 1``;
+gevent's default takes up to 100 in a row). Workers of ``--workers N`` share one listening
+socket, and every one of them is woken when connections arrive: with 100 in a row, the first
+to run took a whole burst (wrk's 50 connections) while the others found the queue empty,
+and stayed idle for as long as those connections lasted. One at a time, they take turns.
+One socket per worker (``SO_REUSEPORT``) would spread them too, but a worker that stops
+(reload, graceful stop, a crash) would drop the connections queued on its own socket.
+
 One server may listen on several sockets (``--bind`` given more than once): each has its own
 ``StreamServer`` and base environ (port, scheme), and all share the pool, the registry of
 idle connections and the request ids. With an ``ssl_context``, each connection's TLS
@@ -189,7 +197,9 @@ class Server:
                 slow_request=self.config.slow_request_threshold,
             )
             handle = partial(self._serve_connection, site)
-            self._streams.append(StreamServer(sock, handle, spawn=self._pool))
+            stream = StreamServer(sock, handle, spawn=self._pool)
+            stream.max_accept = 1  # workers sharing the socket take turns (see above)
+            self._streams.append(stream)
             self._addresses.append(address)
         for stream in self._streams:
             stream.start()

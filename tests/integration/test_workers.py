@@ -7,8 +7,10 @@ when the module is imported, so a test can tell which worker and which code answ
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import select
 import signal
 import socket
 import threading
@@ -121,6 +123,30 @@ def test_workers_share_the_generated_secret_key(server: ServerProcess) -> None:
     assert (
         "test tokens are signed with a random key the master made for all workers" in (warnings[0])
     )
+
+
+def test_both_workers_serve_some_of_50_connections_opened_at_once(
+    server: ServerProcess,
+) -> None:
+    # A burst, as a load generator opens it: 50 connections started without waiting for
+    # any, then one request on each. A worker that took a whole burst left the other idle.
+    sockets = [socket.socket() for _ in range(50)]
+    try:
+        for sock in sockets:
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", server.port))
+        for sock in sockets:
+            select.select([], [sock], [], 10)
+            sock.settimeout(10)
+            http_request(sock, "/", headers="Connection: close\r\n")
+        answers = [read_all(sock) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+    pids = [json.loads(answer.partition(b"\r\n\r\n")[2])["pid"] for answer in answers]
+    served = {pid: pids.count(pid) for pid in set(pids)}
+    assert set(served) == _workers(server), served
 
 
 def test_reload_with_broken_code_keeps_the_old_workers(
