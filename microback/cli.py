@@ -1,5 +1,5 @@
 """The ``microback`` command: ``serve`` an app with the gevent server, list its ``routes``,
-``check --deploy`` its settings, open a ``shell`` on it.
+``check --deploy`` its settings, open a ``shell`` on it, write a ``new`` project.
 
 This is the one layer that knows both the framework and the server: the server package serves
 any WSGI callable, and only here is a :class:`~microback.settings.SettingsError` raised by the
@@ -221,6 +221,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_shell_command(commands, _TARGET_HELP)
 
+    new = commands.add_parser(
+        "new",
+        help="write a new project: an app, its tests, migrations and README",
+        description="Write the folder NAME: a project that runs and passes its own tests "
+        "at once (an app package with models, HTML pages and a JSON API, migrations, tests, "
+        "README.md, .env.example, pyproject.toml).",
+    )
+    new.add_argument(
+        "name", metavar="NAME", help="the project's folder and Python package (e.g. tasks)"
+    )
+    new.add_argument(
+        "--api-only", action="store_true", help="a JSON API only: no templates or static files"
+    )
+    new.add_argument(
+        "--postgresql",
+        action="store_true",
+        help="PostgreSQL as the database, and for the tests, instead of SQLite",
+    )
+    new.set_defaults(run=run_new)
+
     # microback.db imports peewee, which serve must not import before gevent patches: every
     # argument after "db" goes through untouched, and microback.db.cli is imported on use.
     database = commands.add_parser(
@@ -407,6 +427,13 @@ def run_openapi(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return 0
+
+
+def run_new(args: argparse.Namespace) -> int:
+    """Write a new project (microback/new_project.py)."""
+    from .new_project import run_new as new
+
+    return new(args.name, api_only=args.api_only, postgresql=args.postgresql)
 
 
 def run_db(args: argparse.Namespace) -> int:
