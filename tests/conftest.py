@@ -36,6 +36,7 @@ SLOW_MODULES = frozenset(
         "integration/test_login_throttling.py",
         "integration/test_logout_across_processes.py",
         "integration/test_metrics_workers.py",
+        "integration/test_new_project_installed.py",
         "integration/test_pending_migrations.py",
         "integration/test_pool_metrics.py",
         "integration/test_readiness.py",

@@ -81,11 +81,15 @@ class ServerProcess:
         cwd: Path,
         port: int = 0,
         preexec_fn: Callable[[], None] | None = None,
+        *,
+        microback: list[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
+        # microback= and env=: another installation's command (a project's virtualenv).
         self.process = subprocess.Popen(
-            microback_command("serve", *args),
+            [*(microback or microback_command()), "serve", *args],
             cwd=cwd,
-            env=child_env(),
+            env=child_env() if env is None else env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
