@@ -57,11 +57,9 @@ class ProjectOptions:
 
     def replacements(self, name: str) -> dict[str, str]:
         """The text each mark of the skeleton stands for."""
-        extras = [
-            e
-            for e, on in (("templates", not self.api_only), ("postgresql", self.postgresql))
-            if on
-        ]
+        extras = ([] if self.api_only else ["templates", "static"]) + (
+            ["postgresql"] if self.postgresql else []
+        )
         requirement = f"microback[{','.join(extras)}]" if extras else "microback"
         database = (
             f"postgresql://postgres@localhost:5432/{name}"
@@ -173,7 +171,7 @@ def run_new(name: str, api_only: bool, postgresql: bool) -> int:
         "a JSON API" if api_only else "HTML pages (sign-up, log-in, a task list) and a JSON API"
     )
     database = "PostgreSQL (createdb " + name + ")" if postgresql else "SQLite"
-    print(f"created {path}: {pages}, on {database}")
+    print(f"created {path.name}/: {pages}, on {database}")
     print("next:")
     print(f"  cd {name}")
     print("  python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[test]'")

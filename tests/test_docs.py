@@ -64,6 +64,7 @@ from microback.testing import TestClient
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+TUTORIAL = ROOT / "docs" / "tutorial.md"
 
 _FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,})(?P<info>[^`]*)$")
 
@@ -120,7 +121,8 @@ def _collect() -> tuple[list[Program], list[Block], dict[Path, list[Block]], lis
         for block in _blocks(page):
             tag = block.info[0] if block.info else ""
             if _file_name(block) is not None:
-                projects.setdefault(page, []).append(block)
+                if page != TUTORIAL:  # one session, run in order by tests/test_tutorial.py
+                    projects.setdefault(page, []).append(block)
             elif tag == "python" and block.info == ["python"]:
                 current = Program(block)
                 programs.append(current)

@@ -91,7 +91,7 @@ def test_a_project_with_pages(
     ]
     written = "".join(p.read_text() for p in root.rglob("*") if p.is_file())
     assert "__project__" not in written and "__PROJECT__" not in written and "#%" not in written
-    assert '"microback[templates]",' in (root / "pyproject.toml").read_text()
+    assert '"microback[templates,static]",' in (root / "pyproject.toml").read_text()
     assert "TASKS_PASSWORD_ROUNDS=12" in (root / ".env.example").read_text()
     assert "from . import api, pages" in (root / "tasks" / "app.py").read_text()
     # No temporary folder is left beside it.

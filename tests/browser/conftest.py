@@ -124,3 +124,19 @@ def openapi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     target = f"{REPO / 'tests' / 'browser' / 'openapi_app.py'}:app"
     with served(target, directory, _environment(directory)) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def new_project_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A project made by ``microback new tasks``, migrated and served on SQLite; its base URL."""
+    directory = tmp_path_factory.mktemp("new")
+    project = directory / "tasks"
+    env = _environment(directory)
+    env["PYTHONPATH"] += os.pathsep + str(project)  # as its 'pip install -e .' would
+    env["TASKS_PASSWORD_ROUNDS"] = "10"
+    for args, cwd in (["new", "tasks"], directory), (["db", "migrate", "tasks.app:app"], project):
+        subprocess.run(
+            [*MICROBACK, *args], cwd=cwd, env=env, check=True, capture_output=True, timeout=60
+        )
+    with served("tasks.app:app", project, env) as url:
+        yield url

@@ -79,7 +79,7 @@ def project(
     """``microback new`` with the test's options (``request.param``), then installed."""
     name, *options = request.param
     out = run("microback", "new", name, *options, cwd=tmp_path, env=env_in)
-    assert out.startswith(f"created {tmp_path / name}: ")
+    assert out.startswith(f"created {name}/: ")
     root = tmp_path / name
     install = readme_command((root / "README.md").read_text(), "pip install")
     assert install == "pip install -e '.[test]'"
