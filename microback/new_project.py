@@ -170,7 +170,9 @@ def run_new(name: str, api_only: bool, postgresql: bool) -> int:
     pages = (
         "a JSON API" if api_only else "HTML pages (sign-up, log-in, a task list) and a JSON API"
     )
-    database = "PostgreSQL (createdb " + name + ")" if postgresql else "SQLite"
+    database = (
+        "PostgreSQL (its README says how to create the database)" if postgresql else "SQLite"
+    )
     print(f"created {path.name}/: {pages}, on {database}")
     print("next:")
     print(f"  cd {name}")

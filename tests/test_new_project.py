@@ -114,7 +114,7 @@ def test_an_api_only_project_on_postgresql(
     assert "Templates" not in app and "login_url" not in app
     conftest = (root / "tests" / "conftest.py").read_text()
     assert 'os.environ.setdefault("MICROBACK_TEST_DATABASES", "postgresql")' in conftest
-    assert "createdb orders" in (root / "README.md").read_text()
+    assert "createdb -h localhost -U postgres orders" in (root / "README.md").read_text()
 
 
 def test_the_api_only_project_passes_its_own_tests(tmp_path: Path) -> None:

@@ -291,15 +291,10 @@ def _url(command: str) -> list[str]:
     return ["-k", f"{scheme}://{host}:{port}/"]
 
 
-PRELUDE = r"""
+#: What a session's script starts with wherever it runs (tests/test_tutorial.py too): curl
+#: failing on an error status, and the functions that stop a server and wait for it.
+SESSION_FUNCTIONS = r"""
 set -u
-ip link set lo up
-mount -t tmpfs tmpfs /run
-mkdir -p /run/notes  # docs/serving.md's socket directory, which its reader makes
-mount -t tmpfs tmpfs /home
-mkdir -p /home/me/notes
-mount --bind "$PROJECT" /home/me/notes
-cd /home/me/notes
 printf 'fail-with-body\nsilent\nshow-error\nmax-time = 20\n' > "$RESULTS/.curlrc"
 export CURL_HOME="$RESULTS"
 server=""
@@ -321,6 +316,18 @@ wait_http() {  # until the server answers with a status below 500, for up to 60 
     exit 92
 }
 """
+PRELUDE = (
+    r"""
+ip link set lo up
+mount -t tmpfs tmpfs /run
+mkdir -p /run/notes  # docs/serving.md's socket directory, which its reader makes
+mount -t tmpfs tmpfs /home
+mkdir -p /home/me/notes
+mount --bind "$PROJECT" /home/me/notes
+cd /home/me/notes
+"""
+    + SESSION_FUNCTIONS
+)
 
 
 def _installs(command: Command) -> bool:

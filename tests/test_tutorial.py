@@ -35,33 +35,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_shell_commands import _SERVER, Command, _compare, _parse
+from test_docs import _blocks
+from test_shell_commands import _SERVER, SESSION_FUNCTIONS, Command, _compare, _parse
 
 from microback.testing import server_url
 
 ROOT = Path(__file__).resolve().parent.parent
 TUTORIAL = ROOT / "docs" / "tutorial.md"
 INSTALLS = ("python3 -m venv", ". .venv/bin/activate", "pip install")
-_FENCE = re.compile(r"^```(?P<info>.*)$")
 
 pytestmark = pytest.mark.commands
-
-
-def steps(page: Path) -> list[tuple[int, list[str], str]]:
-    """The fenced blocks of ``page``: (line, info words, text), in order."""
-    found, lines, index = [], page.read_text(encoding="utf-8").splitlines(), 0
-    while index < len(lines):
-        opening = _FENCE.match(lines[index])
-        index += 1
-        if opening is None:
-            continue
-        start, body = index, []
-        while lines[index] != "```":
-            body.append(lines[index])
-            index += 1
-        index += 1
-        found.append((start + 1, opening["info"].split(), "\n".join(body) + "\n"))
-    return found
 
 
 def _free_port() -> int:
@@ -70,40 +53,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-PRELUDE = r"""
-set -u
-printf 'fail-with-body\nsilent\nshow-error\nmax-time = 30\n' > "$RESULTS/.curlrc"
-export CURL_HOME="$RESULTS"
-server=""
-stop_server() {  # SIGTERM, then the status it exits with must be 0
-    [ -n "$server" ] || return 0
-    kill -TERM "$server"
-    wait "$server"
-    local status=$?
-    server=""
-    if [ "$status" != 0 ]; then echo "the server exited with status $status" >&2; exit 91; fi
-}
-wait_http() {  # until the server answers with a status below 500, for up to 60 s
-    for _ in $(seq 600); do
-        code=$(curl -q -s -o /dev/null -w '%{http_code}' --max-time 2 "$1" 2>/dev/null)
-        case "$code" in [1234]??) return 0;; esac
-        kill -0 "$server" 2>/dev/null || { echo "the server stopped" >&2; exit 92; }
-        sleep 0.1
-    done
-    echo "no HTTP answer from the server ($1)" >&2
-    exit 92
-}
-"""
-
-
 class Session:
     """The tutorial turned into one bash script, and what to compare afterwards."""
 
     def __init__(self, port: int, database: str) -> None:
         self.port, self.database = port, database
-        self.lines = [PRELUDE]
+        self.lines = [SESSION_FUNCTIONS]
         self.compared: list[tuple[str, Command, bool]] = []  # (output file, command, server)
         self.fragments: list[tuple[int, str]] = []
+        self.servers: list[str] = []  # their output files
 
     def adapt(self, text: str) -> str:
         text = text.replace("localhost:8000", f"localhost:{self.port}")
@@ -141,8 +99,9 @@ class Session:
                 "stop_server",
                 f"( {text}\n) >{out} 2>&1 &",
                 "server=$!",
-                f"wait_http http://127.0.0.1:{self.port}/ || {{ cat {out} >&2; exit 92; }}",
+                f"wait_http http://127.0.0.1:{self.port}/",
             ]
+            self.servers.append(f"{key}.out")
             if prompted:
                 self.compared.append((f"{key}.out", command, True))
             return
@@ -189,8 +148,8 @@ def database() -> object:
 
 def test_the_tutorial_runs_from_start_to_end(tmp_path: Path, database: str) -> None:
     session = Session(_free_port(), database)
-    for line, info, text in steps(TUTORIAL):
-        session.add_block(line, info, text)
+    for block in _blocks(TUTORIAL):
+        session.add_block(block.line, block.info, block.text)
     home, results = tmp_path / "home", tmp_path / "results"
     home.mkdir()
     results.mkdir()
@@ -213,6 +172,8 @@ def test_the_tutorial_runs_from_start_to_end(tmp_path: Path, database: str) -> N
     problems = []
     if done.returncode != 0:  # the failed command's output, then what the script printed
         problems.append(f"exit {done.returncode}: {done.stderr}\n{done.stdout[-4000:]}")
+        logs = [results / name for name in session.servers if (results / name).exists()]
+        problems += [f"{log.name} (a server):\n{log.read_text()[-4000:]}" for log in logs]
     for name, command, server in session.compared:
         out = results / name
         actual = (

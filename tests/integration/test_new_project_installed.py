@@ -16,7 +16,7 @@ import shlex
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -97,6 +97,21 @@ def serve(root: Path, env: dict[str, str]) -> ServerProcess:
     return ServerProcess(["--port", "0", *serve[2:]], root, microback=["microback"], env=env)
 
 
+def serve_and_check(root: Path, env: dict[str, str], *checks: Callable[[str], None]) -> None:
+    """Serve the project as its README says, run each check on its URL, then stop it."""
+    server = serve(root, env)
+    try:
+        for check in checks:
+            check(server.url)
+    finally:
+        server.close()
+
+
+def check_no_pages(url: str) -> None:
+    assert requests.get(f"{url}/signup", timeout=30).status_code == 404
+    assert requests.get(f"{url}/static/style.css", timeout=30).status_code == 404
+
+
 def check_api(url: str) -> None:
     assert requests.post(f"{url}/api/signup", json=ADA, timeout=30).status_code == 201
     token = requests.post(f"{url}/api/tokens", json=ADA, timeout=30).json()["token"]
@@ -135,12 +150,7 @@ def test_a_project_with_pages_serves_and_passes_its_tests(
     project: Path, env_in: dict[str, str]
 ) -> None:
     env = {**env_in, "MICROBACK_SECRET_KEY": "new-project-test-key-0123456789abcdef"}
-    server = serve(project, env)
-    try:
-        check_pages(server.url)
-        check_api(server.url)
-    finally:
-        server.close()
+    serve_and_check(project, env, check_pages, check_api)
     assert (project / "tasks.db").exists()  # on SQLite, beside the README
     run_its_tests(project, env_in, "11 passed")
 
@@ -149,13 +159,7 @@ def test_a_project_with_pages_serves_and_passes_its_tests(
 def test_an_api_only_project_serves_and_passes_its_tests(
     project: Path, env_in: dict[str, str]
 ) -> None:
-    server = serve(project, env_in)
-    try:
-        check_api(server.url)
-        assert requests.get(f"{server.url}/signup", timeout=30).status_code == 404
-        assert requests.get(f"{server.url}/static/style.css", timeout=30).status_code == 404
-    finally:
-        server.close()
+    serve_and_check(project, env_in, check_api, check_no_pages)
     run_its_tests(project, env_in, "6 passed")
 
 
@@ -165,12 +169,7 @@ def test_a_postgresql_project_serves_and_passes_its_tests(
 ) -> None:
     # The README's 'createdb shop' here is this run's own database, dropped at the end.
     env = {**env_in, "DATABASE_URL": database_servers.url("postgresql")}
-    server = serve(project, env)
-    try:
-        check_pages(server.url)
-        check_api(server.url)
-    finally:
-        server.close()
+    serve_and_check(project, env, check_pages, check_api)
     assert not (project / "shop.db").exists()
     # Its tests make and drop a PostgreSQL database of their own (tests/conftest.py there).
     output = run_its_tests(project, env_in, "11 passed")
