@@ -29,12 +29,12 @@ import re
 import secrets
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from serving import free_port
 from test_docs import _blocks
 from test_shell_commands import _SERVER, SESSION_FUNCTIONS, Command, _compare, _parse
 
@@ -45,12 +45,6 @@ TUTORIAL = ROOT / "docs" / "tutorial.md"
 INSTALLS = ("python3 -m venv", ". .venv/bin/activate", "pip install")
 
 pytestmark = pytest.mark.commands
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Session:
@@ -147,7 +141,7 @@ def database() -> object:
 
 
 def test_the_tutorial_runs_from_start_to_end(tmp_path: Path, database: str) -> None:
-    session = Session(_free_port(), database)
+    session = Session(free_port(), database)
     for block in _blocks(TUTORIAL):
         session.add_block(block.line, block.info, block.text)
     home, results = tmp_path / "home", tmp_path / "results"
