@@ -191,12 +191,21 @@ def _block(signature: str, body: list[str]) -> str:
     return "\n".join([signature, *(f"    {line}" if line else "" for line in body)])
 
 
+def _imported(line: str) -> list[ast.alias]:
+    """The names an import line binds."""
+    node = ast.parse(line).body[0]
+    return node.names if isinstance(node, ast.Import | ast.ImportFrom) else []
+
+
 def _imports(others: list[str], code: str) -> str:
     """The import lines: the standard library's, then peewee's names that *code* uses."""
     tree = ast.parse(code)
     defined = {node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
     used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-    names = sorted((used - defined) & set(peewee.__all__))
+    # A field class the models take from elsewhere (microback.db.fields' DateTimeField keeps
+    # microseconds on MariaDB) is imported by *others*; peewee's namesake would shadow it.
+    imported = {alias.asname or alias.name for line in others for alias in _imported(line)}
+    names = sorted((used - defined - imported) & set(peewee.__all__))
     stdlib = sorted(
         line for line in others if line.split()[1].split(".")[0] in sys.stdlib_module_names
     )

@@ -7,6 +7,7 @@ in conftest.py): SQLite always, PostgreSQL and MariaDB when selected.
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import subprocess
 import sys
@@ -550,6 +551,31 @@ def test_autodiff_writes_no_todo_for_defaults_computed_in_python(
     # A nullable column added later: new rows get the default from the model; nothing to do.
     Memo._meta.add_field("note", peewee.TextField(null=True, default=_stamp))
     assert "TODO" not in render(compare(database, db.models), database, "Add.")
+
+
+def test_autodiff_keeps_microbacks_datetime_field_for_the_migration(
+    db: Database, tmp_path: Path
+) -> None:
+    # microback's DateTimeField keeps microseconds on MariaDB (DATETIME(6)); peewee's namesake
+    # imported after it in the migration would shadow it and create DATETIME there.
+    from microback.db.fields import DateTimeField
+
+    class Event(db.Model):
+        at = DateTimeField()
+        day = peewee.DateField()
+
+    database = db.database
+    text = render(compare(database, db.models), database, "Create.")
+    assert "from microback.db.fields import DateTimeField" in text, text
+    peewee_import = next(line for line in text.splitlines() if line.startswith("from peewee"))
+    assert "DateTimeField" not in peewee_import, text
+    migrations = Migrations(database, tmp_path / "migrations")
+    migrations.new("create", text)
+    migrations.migrate()
+    assert not compare(database, db.models)
+    stamp = datetime.datetime(2026, 12, 2, 6, 0, 0, 123456, tzinfo=datetime.timezone.utc)
+    Event.create(at=stamp, day=stamp.date())
+    assert Event.get().at == stamp  # microseconds kept on every backend
 
 
 def test_autodiff_says_what_to_do_when_existing_rows_need_a_computed_default(
