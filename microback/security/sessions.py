@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response as _WerkzeugResponse
 
 from ..app import App
 from ..http import Request, add_vary, json_dumps, json_loads
+from ..http.set_cookie import CookieHeader
 
 __all__ = ["CookieSessions", "Session", "SessionStore", "SessionTooLarge"]
 
@@ -148,6 +149,7 @@ class SessionStore:
         prefixed = cookie_name is None and self.cookie_name.startswith(HOST_PREFIX)
         self.legacy_cookie_name = DEFAULT_COOKIE_NAME if prefixed else None
         self.max_age = max_age
+        self._cookie_header = CookieHeader()
         self.secure = secure
         self.same_site = same_site
         self.domain = domain
@@ -200,7 +202,7 @@ class SessionStore:
         value = self.write(request, session)
         secure = request.is_secure if self.secure is None else self.secure
         if value is not None:
-            response.set_cookie(
+            header = self._cookie_header(
                 self.cookie_name,
                 value,
                 max_age=self.max_age,
@@ -210,6 +212,7 @@ class SessionStore:
                 httponly=True,
                 samesite=self.same_site,
             )
+            response.headers.add("Set-Cookie", header)
         elif not session.is_new:
             response.delete_cookie(
                 self.cookie_name,
