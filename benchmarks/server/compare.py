@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
 import re
@@ -63,6 +62,10 @@ from typing import NamedTuple
 from procstat import process_tree, tree_cpu_seconds
 
 HERE = Path(__file__).resolve().parent
+# The TechEmpower runner knows which optional servers are installed (same names as here).
+sys.path.append(str(HERE.parent / "techempower"))
+from run import installed  # noqa: E402
+
 REPO = HERE.parents[1]
 PYTHON = sys.executable
 
@@ -90,8 +93,7 @@ SERVERS = {
         " --disable-logging"
     ),
 }
-#: What each optional server needs installed: a Python module, or a program (a path).
-REQUIRES = {"granian": "granian", "granian-w2": "granian", "uwsgi": UWSGI}
+
 #: Servers with worker processes: how many processes serve, beyond their master. Those with
 #: more than one are not pinned (two workers on one core would measure nothing useful).
 WORKERS = {"microback-w2": 2, "gunicorn-w1": 1, "gunicorn-w2": 2, "granian-w2": 2}
@@ -123,7 +125,7 @@ def main() -> int:
     for item in args.command:
         name, _, command = item.partition("=")
         commands[name] = command
-    names = [name for name in args.servers.split(",") if _installed(name)]
+    names = [name for name in args.servers.split(",") if installed(name)]
     for name in args.command:
         names.append(name.partition("=")[0])
     endpoints = args.endpoints.split(",")
@@ -159,24 +161,6 @@ def main() -> int:
 
     _report(results, names, args, {name: commands[name] for name in names}, unpinned)
     return 0
-
-
-def _installed(name: str) -> bool:
-    """Whether *name*'s server can run here; says so when it cannot."""
-    needed = REQUIRES.get(name)
-    if needed is None:
-        return True
-    if os.sep in needed:
-        found = os.access(needed, os.X_OK)
-    else:
-        found = importlib.util.find_spec(needed) is not None
-    if not found:
-        print(
-            f"{name} skipped: {Path(needed).name} is not installed"
-            " (pip install -e '.[bench]'; uWSGI needs a C compiler and Python headers)",
-            file=sys.stderr,
-        )
-    return found
 
 
 class Served(NamedTuple):
