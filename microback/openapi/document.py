@@ -31,6 +31,9 @@ _RETRY_AFTER = {
     }
 }
 _ANY: dict[str, Any] = {"*/*": {"schema": {}}}
+# Statuses whose answers carry no content, so no media type (RFC 9110, 15.3.5 and 15.4.5):
+# "*/*" there made a client expect a Content-Type the server does not send.
+_NO_CONTENT = (204, 304)
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 _PLACES = {"body": "body", "form": "form", "header": "headers", "query": "query string"}
 
@@ -190,6 +193,8 @@ class _Builder:
                 "description": "The declared output.",
                 "content": {"application/json": {"schema": schema}},
             }
+        elif status in _NO_CONTENT:
+            responses[str(status)] = {"description": "Success, without content."}
         elif facts.told.status is not None:
             responses[str(status)] = {"description": "Success.", "content": _ANY}
         for code, (reasons, headers) in sorted(self.problems(facts, has_body).items()):
