@@ -309,6 +309,38 @@ def free_port() -> int:
     return port
 
 
+@contextlib.contextmanager
+def served(target: str, directory: Path, env: dict[str, str]) -> Iterator[str]:
+    """``microback serve TARGET`` on a free loopback port until the block ends; its base URL."""
+    port = free_port()
+    log = (directory / "server.log").open("w")
+    server = subprocess.Popen(
+        microback_command("serve", target, "--host", "127.0.0.1", "--port", str(port)),
+        cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"{target} did not start:\n" + (directory / "server.log").read_text()
+                    ) from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
 def http_request(sock: socket.socket, path: str, headers: str = "", method: str = "GET") -> None:
     """Send one HTTP/1.1 request on *sock*."""
     request = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n"

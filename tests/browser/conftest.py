@@ -8,18 +8,15 @@ download a browser or a driver of its own. Without them the tests skip, except u
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from serving import served
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -54,12 +51,6 @@ def browser() -> Iterator[object]:
     driver.quit()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _environment(directory: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MICROBACK_")}
     env.update(
@@ -68,38 +59,6 @@ def _environment(directory: Path) -> dict[str, str]:
         DATABASE_URL=f"sqlite:///{directory / 'app.db'}",
     )
     return env
-
-
-@contextlib.contextmanager
-def served(target: str, directory: Path, env: dict[str, str]) -> Iterator[str]:
-    """``microback serve TARGET`` on a free loopback port until the block ends; its base URL."""
-    port = _free_port()
-    log = (directory / "server.log").open("w")
-    server = subprocess.Popen(
-        [*MICROBACK, "serve", target, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(
-                        f"{target} did not start:\n" + (directory / "server.log").read_text()
-                    ) from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")
