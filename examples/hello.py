@@ -1,6 +1,7 @@
-from microback import App
+from microback import App, enable_openapi
 
 app = App()
+enable_openapi(app, title="Hello", version="1.0.0")  # /openapi.json, and /docs to try it
 
 
 @app.get("/")

@@ -29,7 +29,18 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from microback import App, HTTPException, Static, Templates, abort, flash, redirect, render
+from microback import (
+    App,
+    HTTPException,
+    Static,
+    Templates,
+    abort,
+    enable_openapi,
+    flash,
+    operation,
+    redirect,
+    render,
+)
 from microback.db import Database, fields
 from microback.security import Auth, Csrf, owned_or_404, rate_limit, requires_scope
 
@@ -44,6 +55,7 @@ auth = Auth(
 Csrf(app)  # after Auth, which set up the session cookie the token lives in
 Templates(app)  # templates/ beside this file
 Static(app)  # static/ beside this file, at /static/
+enable_openapi(app, title="Accounts", version="1.0.0")  # /openapi.json, and /docs to try it
 
 Scope = Literal["notes:read", "notes:write", "account"]  # "account": list/revoke tokens, log out
 MIN_PASSWORD_LENGTH = 8
@@ -235,11 +247,19 @@ class NoteOut(msgspec.Struct, rename={"owner_id": "owner"}):
 
 @app.post("/api/signup")
 @rate_limit("10/hour", scope="signup")
+@operation(status=201)
 def signup_json(request, account: SignUp) -> AccountOut:
     return sign_up(account.email, account.password), 201
 
 
 @app.post("/api/tokens")
+@operation(
+    status=201,
+    responses={
+        401: "wrong e-mail address or password",
+        429: "too many failed log-ins for this address or client: wait (Retry-After)",
+    },
+)
 def create_token(request, asked: NewToken) -> NewTokenOut:
     """Trade an address and password for a token; this answer is the only time it is shown."""
     user = auth.authenticate(request, asked.email, asked.password)  # 429 after many failures
@@ -259,6 +279,7 @@ def list_tokens(request) -> list[TokenOut]:
 
 @app.delete("/api/tokens/<int:token_id>")
 @requires_scope("account")
+@operation(status=204)
 def revoke_token(request, token_id: int):
     Token = auth.Token
     live = (Token.id == token_id, Token.revoked_at.is_null())
@@ -274,6 +295,7 @@ def list_notes(request) -> list[NoteOut]:
 
 @app.post("/api/notes")
 @requires_scope("notes:write")
+@operation(status=201)
 def create_note(request, note: NoteText) -> NoteOut:
     return Note.create(owner=request.user, text=note.text), 201
 
@@ -295,6 +317,7 @@ def update_note(request, note_id: int, note: NoteText) -> NoteOut:
 
 @app.delete("/api/notes/<int:note_id>")
 @requires_scope("notes:write")
+@operation(status=204)
 def delete_note(request, note_id: int):
     owned_or_404(Note, request, Note.id == note_id).delete_instance()
     return "", 204

@@ -7,6 +7,7 @@ From this folder (the database file is created here)::
 
     curl localhost:8000/notes --json '{"text": "milk", "title": "shopping"}'
     curl 'localhost:8000/notes?limit=10'   # the next page is in "next" and the Link header
+    curl localhost:8000/openapi.json       # the API's OpenAPI document; /docs to try it
 
 ``DATABASE_URL=postgresql://...`` runs it on PostgreSQL instead.
 
@@ -19,11 +20,12 @@ from typing import Annotated
 
 import msgspec
 
-from microback import App
+from microback import App, enable_openapi, operation
 from microback.db import Database, fields, paginate
 
 app = App()
 db = Database(app, "sqlite:///notes.db")
+enable_openapi(app, title="Notes", version="1.0.0")  # /openapi.json, and /docs to try it
 
 
 class Note(db.Model):
@@ -50,12 +52,14 @@ class NotePage(msgspec.Struct):
 
 
 @app.get("/notes")
+@operation(responses={400: "limit, cursor or offset is malformed or out of range"})
 def list_notes(request) -> NotePage:
     page = paginate(request, Note.select())
     return page.to_dict(serialize=lambda note: note), page.headers  # rows: NoteOut picks
 
 
 @app.post("/notes")
+@operation(status=201)
 def create_note(request, new: NewNote) -> NoteOut:
     return Note.create(text=new.text, title=new.title), 201
 
