@@ -18,7 +18,15 @@ import msgspec
 from ..http.problem import FieldError, Location, Problem
 from .model import fields, is_model, refuses_unknown, strip
 
-__all__ = ["LONG_NUMBER", "MAX_ERRORS", "Collector", "code", "failed", "past_64_bits", "split"]
+__all__ = [
+    "MAX_ERRORS",
+    "Collector",
+    "code",
+    "failed",
+    "long_number_in",
+    "past_64_bits",
+    "split",
+]
 
 #: At most this many invalid fields are listed: a huge array of wrong items is one response.
 MAX_ERRORS = 100
@@ -148,8 +156,18 @@ class Collector:
         self._descend(raw, annotation, path, checked=True)
 
 
-# 19 digits in a row: the body may hold an integer past 64 bits (or only a long string).
-LONG_NUMBER = re.compile(rb"[0-9]{19}")
+# Every digit mapped to "9" and the rest to " ": ~0.8 µs for a 10-field body, where the
+# regular expression [0-9]{19} took 5, more than msgspec's decode (benchmarks/contract.py).
+_DIGITS = bytes(0x39 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_NINETEEN_DIGITS = b"9" * 19
+
+
+def long_number_in(data: bytes) -> bool:
+    """Tell whether ``data`` has 19 digits in a row: it may hold an integer past 64 bits
+    (or only a long string)."""
+    return _NINETEEN_DIGITS in data.translate(_DIGITS)
+
+
 _INT64 = range(-(2**63), 2**63)
 
 
