@@ -115,3 +115,15 @@ def test_accounts(tmp_path: Path) -> None:
         assert answer.status_code == 201, answer.text
         bearer = f"Authorization: Bearer {answer.json()['token']}"
         schemathesis(base, tmp_path, "--header", bearer)
+
+
+def test_bank(tmp_path: Path) -> None:
+    target = prepare(EXAMPLES / "bank" / "app.py", tmp_path, "create-tables")
+    env = {**example_env(tmp_path), "BANK_PASSWORD_ROUNDS": "10"}
+    with served(target, tmp_path, env) as base:
+        account = {"email": "fuzz@example.org", "password": PASSWORD}
+        assert requests.post(f"{base}/api/signup", json=account, timeout=30).status_code == 201
+        answer = requests.post(f"{base}/api/tokens", json=account, timeout=30)
+        assert answer.status_code == 201, answer.text
+        bearer = f"Authorization: Bearer {answer.json()['token']}"
+        schemathesis(base, tmp_path, "--header", bearer)

@@ -36,7 +36,7 @@ the bcrypt cost for tests (12 by default). deploy/local-cluster/ runs it as thre
 
 import os
 
-from microback import App, abort, enable_health
+from microback import App, abort, enable_health, enable_openapi
 from microback.db import Database, fields
 from microback.integrations import Idempotency
 from microback.jobs import Jobs
@@ -48,6 +48,7 @@ OPENING_BALANCE = 1000
 SCOPES = ("bank",)
 
 app = App()
+enable_openapi(app, title="Bank", version="1.0.0")
 db = Database(app, "sqlite:///bank.db")  # DATABASE_URL replaces it
 auth = Auth(app, db, password_rounds=int(os.environ.get("BANK_PASSWORD_ROUNDS", "12")))
 Csrf(app)  # cookie sessions: a POST needs the token; a Bearer token needs none
