@@ -319,11 +319,22 @@ class _Translating:
         """Call ``call(*args)``, re-raising a driver error a client can act on as its answer.
 
         Its time counts as the current request's database time (:mod:`.timing`), less what
-        it waited for a pooled connection, which counts as that.
+        it waited for a pooled connection, which counts as that. A call made inside another
+        (the connect of a query's lazy connection) is timed by the outer one only.
         """
         times = request_times
+        if times.timing:
+            return self._translated(call, args, sql)
+        times.timing = True
         waited = times.pool_wait
         started = time.perf_counter()
+        try:
+            return self._translated(call, args, sql)
+        finally:
+            times.timing = False
+            times.database += time.perf_counter() - started - (times.pool_wait - waited)
+
+    def _translated(self, call: Callable[..., _R], args: tuple[Any, ...], sql: str) -> _R:
         try:
             return call(*args)
         except Exception as exc:
@@ -333,8 +344,6 @@ class _Translating:
             if better is None:
                 raise
             raise better from exc
-        finally:
-            times.database += time.perf_counter() - started - (times.pool_wait - waited)
 
     def connect(self, reuse_if_open: bool = False) -> bool:
         return bool(self._translating(super().connect, reuse_if_open))  # type: ignore[misc]

@@ -5,7 +5,8 @@ waiting for a pooled connection, summed in a ``threading.local`` (one per greenl
 ``microback serve``, which patches before the database layer is imported). ``Database``
 hands the two sums to the server at the end of each request through the environ
 (``microback.db_seconds``, ``microback.pool_wait_seconds``), for the slow-request line.
-A query costs two clock reads and an addition here.
+A query costs two clock reads and an addition here; a call inside another (the lazy connect
+of a query) is counted once, by the outer call.
 
 Per pool (per process): how many requests had to wait for a connection, their waits' total,
 how many gave up (timed out), as plain counters on the pool that :mod:`microback.metrics`
@@ -24,6 +25,7 @@ class RequestTimes(threading.local):
 
     database = 0.0
     pool_wait = 0.0
+    timing = False  # a database call of this greenlet is being timed (calls nest)
 
     def take(self) -> tuple[float, float]:
         """Give ``(database, pool_wait)`` seconds and start again from zero."""
