@@ -222,14 +222,13 @@ def _bodies(rng: random.Random, valid: Any) -> Iterator[tuple[str, bytes, bool]]
             text = json.dumps(_replace(valid, path, marker)).encode()
             yield kind, text.replace(json.dumps(marker).encode(), inner, 1), depth > 100
         elif kind == "duplicate":
-            # The last of duplicate keys is the value (as in msgspec, json and pydantic):
-            # a valid one last is accepted, an invalid one last refused.
+            # A key twice in one object is refused, whichever of its values is valid.
             if isinstance(valid, dict) and valid:
                 key = rng.choice(list(valid))
-                bad = json.dumps(_scalar(rng))
+                again = json.dumps(rng.choice([valid[key], _scalar(rng)]))
                 first = json.dumps(valid)[1:-1]
-                yield kind, f'{{{first}, "{key}": {bad}}}'.encode(), False
-                yield kind, f'{{"{key}": {bad}, {first}}}'.encode(), False
+                yield kind, f'{{{first}, "{key}": {again}}}'.encode(), True
+                yield kind, f'{{"{key}": {again}, {first}}}'.encode(), True
         elif kind == "bytes":
             text = bytearray(json.dumps(valid).encode())
             for _ in range(rng.randint(1, 4)):
@@ -264,13 +263,23 @@ def test_generated_bad_bodies_are_a_4xx_problem_never_a_500(client, path):
     assert seen == kinds
 
 
-def test_a_duplicate_key_must_fit_in_each_of_its_values_and_the_last_one_wins(client):
-    ok = client.post("/points", b'{"x": 7, "x": 1, "y": 2}', content_type="application/json")
-    assert ok.json == {"ok": 1}
-    for body in (b'{"x": "a", "x": 1, "y": 2}', b'{"x": 1, "x": "a", "y": 2}'):
-        refused = client.post("/points", body, content_type="application/json", status=422)
-        assert [(e["path"], e["code"]) for e in refused.json["errors"]] == [(["x"], "type")]
-        assert refused.json["detail"] == "the request body does not validate: 1 invalid field"
+def test_a_key_twice_in_one_object_is_refused_whatever_its_values(client):
+    # Parsers disagree on which value counts (a proxy may read the first, msgspec keeps the
+    # last), so the body is refused rather than read one way.
+    for body in (
+        b'{"x": 7, "x": 1, "y": 2}',
+        b'{"x": "a", "x": 1, "y": 2}',
+        b'{"x": 1, "y": 2, "x": "a"}',
+    ):
+        refused = client.post("/points", body, content_type="application/json", status=400)
+        assert refused.content_type == "application/problem+json"
+        assert refused.json["detail"] == (
+            "the JSON body has the key 'x' twice in one object; send it once"
+        )
+    # The same key in two objects is no repeat.
+    item = {"sku": "s", "qty": 1, "tags": ["a"]}
+    order = {"title": "t", "items": [item, item], "price": 1.5}
+    assert client.post_json("/orders", order).json == {"ok": 2}
 
 
 _TEXT_VALUES = [

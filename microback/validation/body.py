@@ -1,6 +1,10 @@
 """A declared JSON body: decoded and validated by msgspec in one pass, every invalid field
 collected by a second pass only when that one fails.
 
+A key repeated in one object is a 400: msgspec and every other parser keep the last value, so a
+proxy or a log that reads the first would see another request than the handler. Finding them
+takes the standard library's parser over the valid body (about 2 µs for ten fields).
+
 Unknown fields are refused by default; msgspec ignores them in dataclasses and
 ``TypedDict`` bodies, so those take the second pass on the raw JSON for valid input too.
 Malformed JSON is a 400, another Content-Type a 415.
@@ -9,6 +13,7 @@ Malformed JSON is a 400, another Content-Type a 415.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any, ClassVar
 
 import msgspec
@@ -17,7 +22,7 @@ from ..http import Request
 from ..http.problem import Location, Problem
 from .collect import Collector, code, failed, long_number_in, past_64_bits, split
 
-__all__ = ["JSONBody", "json_data", "raw_json"]
+__all__ = ["JSONBody", "json_data", "raw_json", "refuse_repeated_keys"]
 
 
 def json_data(request: Request) -> bytes:
@@ -43,6 +48,34 @@ def raw_json(data: bytes) -> Any:
         raise Problem(400, "the JSON body is nested too deeply") from None
 
 
+class _RepeatedKey(Exception):
+    pass
+
+
+def _pairs_once(pairs: list[tuple[str, Any]]) -> None:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _RepeatedKey(key)
+        seen.add(key)
+
+
+_REPEATS = json.JSONDecoder(object_pairs_hook=_pairs_once)
+
+
+def refuse_repeated_keys(data: bytes) -> None:
+    """A 400 when an object of the JSON body has a key twice (call it once msgspec took it)."""
+    try:
+        _REPEATS.decode(data.decode())
+    except _RepeatedKey as repeated:
+        key = repeated.args[0]
+        raise Problem(
+            400, f"the JSON body has the key {key!r} twice in one object; send it once"
+        ) from None
+    except (ValueError, RecursionError):
+        pass  # what json refuses and msgspec took (deep nesting) is msgspec's to judge
+
+
 def _malformed(error: Exception) -> str:
     text = str(error)
     if text == "Input data was truncated":
@@ -65,11 +98,14 @@ class JSONBody:
         try:
             value = self.decoder.decode(data)
         except msgspec.ValidationError as exc:
-            raise self._invalid(raw_json(data), exc) from None
+            raw = raw_json(data)
+            refuse_repeated_keys(data)
+            raise self._invalid(raw, exc) from None
         except msgspec.DecodeError as exc:
             raise Problem(400, _malformed(exc)) from None
         except RecursionError:
             raise Problem(400, "the JSON body is nested too deeply") from None
+        refuse_repeated_keys(data)
         if self.walk_valid or long_number_in(data):
             raw = raw_json(data)
             collector = Collector(self.forbid_unknown)
@@ -87,9 +123,7 @@ class JSONBody:
             collector.walk(raw, self.type, ())
         except RecursionError:
             return Problem(400, "the JSON body is nested too deeply")
-        if not collector.errors:
-            # The raw value fits, the bytes did not: a duplicate key whose earlier value is
-            # invalid (msgspec checks each; the raw object keeps the last). msgspec's error.
+        if not collector.errors:  # a constraint the walk does not know: msgspec's own message
             message, path = split(first)
             collector.add(path, message, code(message))
         return failed(collector.errors)

@@ -18,7 +18,7 @@ import pydantic
 
 from ..http import Request
 from ..http.problem import FieldError, Location, Problem
-from .body import json_data, raw_json
+from .body import json_data, raw_json, refuse_repeated_keys
 from .collect import MAX_ERRORS, Collector, failed, past_64_bits
 
 __all__ = ["PydanticBody", "converter"]
@@ -82,7 +82,9 @@ class PydanticBody:
     location: ClassVar[Location] = "body"
 
     def read(self, request: Request) -> Any:
-        raw = raw_json(json_data(request))
+        data = json_data(request)
+        raw = raw_json(data)
+        refuse_repeated_keys(data)
         collector = Collector(False)
         past_64_bits(raw, (), collector)
         try:
