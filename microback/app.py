@@ -34,6 +34,7 @@ from .routing import (
     _Entry,
     _handler_name,
     check_handler_signature,
+    guards,
     path_converters,
     path_variables,
 )
@@ -104,13 +105,17 @@ class App(Router):
         super()._add(entry)
         # A declared body is read at registration, once; the table gets the handler that
         # fills it, after the original's signature is checked with it (docs/validation.md).
+        # The guards' checks (@login_required...) are taken out to run before the input is
+        # read: a request they refuse is never validated (no 422 before the 401).
         declared = declared_input(entry.handler, path_variables(entry.path))
         output = declared_output(entry.handler)
         if declared or output is not None:
             names = [item.name for item in declared]
             check_handler_signature(entry.handler, entry.path, entry.methods, names)
-            handler = with_declared_output(entry.handler, output)
-            entry = entry._replace(handler=with_declared_input(handler, declared))
+            checks, guarded = guards(entry.handler) if declared else ([], entry.handler)
+            handler = with_declared_output(guarded, output)
+            handler = with_declared_input(handler, declared, checks, entry.handler)
+            entry = entry._replace(handler=handler)
         self._table.add(entry)
         self._route_paths[entry.endpoint] = entry.path
 

@@ -46,6 +46,7 @@ __all__ = [
     "Router",
     "check_handler_signature",
     "guard_handler",
+    "guards",
     "path_converters",
     "path_template",
     "path_variables",
@@ -58,6 +59,11 @@ _H = TypeVar("_H", bound=Handler)
 _ROUTED = "__microback_routed__"
 # Left by guard_handler on a wrapper that calls the function it wraps with its own arguments.
 _FORWARDS = "__microback_forwards__"
+# Left by guard_handler beside it: the check the wrapper makes before that call.
+_CHECK = "__microback_check__"
+
+#: A guard's check: a refusal to answer with instead of calling the handler, or ``None``.
+Check = Callable[[Any], Any]
 
 #: The range of a signed 64-bit integer: what every database stores in its largest column.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -130,15 +136,24 @@ def _wrapped_chain(handler: Handler) -> Iterable[Handler]:
         current = getattr(current, "__wrapped__", None)
 
 
-def guard_handler(wrapper: _H, handler: Handler, decorator: str) -> _H:
-    """Finish a decorator that guards ``handler``: ``wrapper`` calls it after a check.
+def guard_handler(handler: _H, decorator: str, check: Check) -> _H:
+    """A wrapper that calls ``handler`` unless ``check(request)`` gives a refusal to answer.
 
     A route decorator registers the function below it, so a guard written above the route
     decorator would wrap a function the route no longer calls, and leave the route open:
     that is a ``TypeError`` here, at import time, naming ``decorator`` ("@login_required").
-    ``wrapper`` takes ``handler``'s name and docstring (functools.wraps) and is marked as
-    passing its arguments on unchanged, so the signature check of the route looks through it.
+    The wrapper takes ``handler``'s name and docstring (functools.wraps) and is marked as
+    passing its arguments on unchanged, so the signature check of the route looks through
+    it, and with its check, so declared input is read only once the guards let a request by
+    (:func:`guards`).
     """
+
+    def wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
+        refusal = check(request)
+        if refusal is not None:
+            return refusal
+        return handler(request, *args, **kwargs)
+
     for function in _wrapped_chain(handler):
         routed = getattr(function, _ROUTED, None)
         if routed is not None and routed[0] is function:
@@ -150,7 +165,22 @@ def guard_handler(wrapper: _H, handler: Handler, decorator: str) -> _H:
             )
     functools.update_wrapper(wrapper, handler)
     setattr(wrapper, _FORWARDS, wrapper)
-    return wrapper
+    setattr(wrapper, _CHECK, check)
+    return wrapper  # type: ignore[return-value]
+
+
+def guards(handler: Handler) -> tuple[list[Check], Handler]:
+    """The checks of the guards on top of ``handler``, outermost first, and what they guard.
+
+    A decorator of the user's between two guards ends the list: it is called as it is, with
+    the guards below it inside.
+    """
+    checks: list[Check] = []
+    current = handler
+    while getattr(current, _FORWARDS, None) is current:
+        checks.append(vars(current)[_CHECK])
+        current = current.__wrapped__
+    return checks, current
 
 
 def check_handler_signature(

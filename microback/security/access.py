@@ -54,15 +54,9 @@ def login_required(handler: _F) -> _F:
     """Call ``handler`` only for a signed-in user: by session, or by an API token when the
     route also declares a scope the token has (:func:`requires_scope`)."""
 
-    def guarded(request: Request, *args: Any, **kwargs: Any) -> Any:
-        refusal = _require_login(request)
-        if refusal is not None:
-            return refusal
-        return handler(request, *args, **kwargs)
-
-    guard_handler(guarded, handler, "@login_required")
+    guarded = guard_handler(handler, "@login_required", _require_login)
     guarded.microback_login_required = True  # type: ignore[attr-defined]  # read by openapi
-    return guarded  # type: ignore[return-value]
+    return guarded
 
 
 def requires_role(*roles: str) -> Callable[[_F], _F]:
@@ -71,19 +65,17 @@ def requires_role(*roles: str) -> Callable[[_F], _F]:
         raise ValueError("requires_role() needs at least one role name")
     wanted = " or ".join(repr(role) for role in roles)
 
-    def decorator(handler: _F) -> _F:
-        def guarded(request: Request, *args: Any, **kwargs: Any) -> Any:
-            refusal = _require_login(request)
-            if refusal is not None:
-                return refusal
-            if not request.user.has_role(*roles):
-                abort(403, f"this needs the role {wanted}")
-            return handler(request, *args, **kwargs)
+    def check(request: Request) -> Any:
+        refusal = _require_login(request)
+        if refusal is None and not request.user.has_role(*roles):
+            abort(403, f"this needs the role {wanted}")
+        return refusal
 
+    def decorator(handler: _F) -> _F:
         name = f"@requires_role({', '.join(repr(role) for role in roles)})"
-        guard_handler(guarded, handler, name)
+        guarded = guard_handler(handler, name, check)
         guarded.microback_roles = frozenset(roles)  # type: ignore[attr-defined]
-        return guarded  # type: ignore[return-value]
+        return guarded
 
     return decorator
 
@@ -95,21 +87,19 @@ def requires_scope(scope: str) -> Callable[[_F], _F]:
     may do, not what its owner may.
     """
 
-    def decorator(handler: _F) -> _F:
-        def guarded(request: Request, *args: Any, **kwargs: Any) -> Any:
-            refusal = _require_login(request)
-            if refusal is not None:
-                return refusal
-            token = request.environ.get("microback.token")
-            if token is not None and scope not in token.scope_names:
-                abort(403, f"the token lacks the scope {scope!r}")
-            return handler(request, *args, **kwargs)
+    def check(request: Request) -> Any:
+        refusal = _require_login(request)
+        token = request.environ.get("microback.token")
+        if refusal is None and token is not None and scope not in token.scope_names:
+            abort(403, f"the token lacks the scope {scope!r}")
+        return refusal
 
-        guard_handler(guarded, handler, f"@requires_scope({scope!r})")
+    def decorator(handler: _F) -> _F:
+        guarded = guard_handler(handler, f"@requires_scope({scope!r})", check)
         guarded.microback_scopes = frozenset(  # type: ignore[attr-defined]
             {*getattr(handler, "microback_scopes", ()), scope}
         )
-        return guarded  # type: ignore[return-value]
+        return guarded
 
     return decorator
 

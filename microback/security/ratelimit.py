@@ -237,7 +237,7 @@ def rate_limit(
     def decorator(handler: _F) -> _F:
         name = scope or f"{handler.__module__}.{handler.__qualname__}"
 
-        def limited(request: Request, *args: Any, **kwargs: Any) -> Any:
+        def check(request: Request) -> None:
             limiter: RateLimiter | None = request.app.extensions.get("rate_limiter")
             if limiter is None:
                 raise RuntimeError("@rate_limit needs RateLimiter(app, db) (Auth makes one)")
@@ -251,10 +251,9 @@ def rate_limit(
                     f"too many requests; try again in {wait} s",
                     headers={"Retry-After": str(wait)},
                 )
-            return handler(request, *args, **kwargs)
 
-        guard_handler(limited, handler, f"@rate_limit({spec!r})")
+        limited = guard_handler(handler, f"@rate_limit({spec!r})", check)
         limited.microback_rate_limit = spec  # type: ignore[attr-defined]  # read by openapi
-        return limited  # type: ignore[return-value]
+        return limited
 
     return decorator

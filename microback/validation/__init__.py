@@ -37,7 +37,7 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import msgspec
@@ -200,18 +200,30 @@ def declared_input(handler: Any, variables: Iterable[str]) -> list[_Reader]:
 _ORDER = {"query": 0, "header": 1, "form": 2, "body": 3}
 
 
-def with_declared_input(handler: Any, declared: list[_Reader]) -> Any:
+def with_declared_input(
+    handler: Any,
+    declared: list[_Reader],
+    checks: Sequence[Callable[[Request], Any]] = (),
+    registered: Any = None,
+) -> Any:
     """``handler``, or a wrapper that fills the declared parameters before calling it.
 
-    Every declared input is read, and the invalid fields of all of them are one 422 (the
-    query's listed first); a request refused outright (a 400 for malformed JSON, a 415) is
-    refused at once.
+    ``checks`` are those of the guards that ``handler`` was taken from under (``@login_required``
+    and the like, outermost first): they run first, so a request they refuse gets their 401,
+    403 or 429 and its input is not read. ``registered`` is the function the route was given,
+    whose name and marks the wrapper takes. Every declared input is read, and the invalid
+    fields of all of them are one 422 (the query's listed first); a request refused outright
+    (a 400 for malformed JSON, a 415) is refused at once.
     """
     if not declared:
         return handler
     ordered = sorted(declared, key=lambda item: _ORDER[item.location])
 
     def call(request: Request, **values: Any) -> Any:
+        for check in checks:
+            refusal = check(request)
+            if refusal is not None:
+                return refusal
         invalid: list[Problem] = []
         for item in ordered:
             try:
@@ -227,7 +239,7 @@ def with_declared_input(handler: Any, declared: list[_Reader]) -> Any:
             raise failed(errors[:MAX_ERRORS], "the request does")
         return handler(request, **values)
 
-    functools.update_wrapper(call, handler)
+    functools.update_wrapper(call, handler if registered is None else registered)
     call.__microback_input__ = tuple(  # type: ignore[attr-defined]
         parameter for item in ordered for parameter in _describe(item)
     )
