@@ -53,11 +53,12 @@ class _RepeatedKey(Exception):
 
 
 def _pairs_once(pairs: list[tuple[str, Any]]) -> None:
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            raise _RepeatedKey(key)
-        seen.add(key)
+    if len(dict(pairs)) != len(pairs):  # the usual case stays in C
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
 
 
 _REPEATS = json.JSONDecoder(object_pairs_hook=_pairs_once)
