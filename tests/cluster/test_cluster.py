@@ -226,17 +226,21 @@ def test_killing_an_instance_fails_only_its_requests_in_flight(cluster, customer
         f"{len(failed)} failed; HAProxy saw i2 down {noticed_at - killed_at:.2f} s after the kill"
     )
     print(report)
-    # Only requests in flight on it: sent before its processes (and sockets) were gone, and
-    # not answered before the kill. Those sent later were refused and went to another one.
-    late = [o for o in failed if o.started > gone_at or o.ended < killed_at]
-    offsets = [(round(o.started - killed_at, 3), round(o.ended - killed_at, 3)) for o in late]
-    assert late == [], f"{report}; failed outside the kill (start, end after it): {offsets}"
-    assert len(failed) <= len(customers), report  # one request in flight per client at most
-    assert all(o.status in (0, 502, 503, 504) for o in failed), failed[:5]
-    assert len(outcomes) > 100, report
-    # The instance comes back; the books are right (resending what was not answered).
-    cluster.start_instance(2)
-    cluster.wait_status("i2", "UP", 60)
+    try:
+        # Only requests in flight on it: sent before its processes (and sockets) were gone,
+        # give or take the first 0.1 s (one CI run saw a log-in sent 6 ms after the processes
+        # were reaped still fail on it), and not answered before the kill. Those sent later
+        # were refused and went to another one.
+        late = [o for o in failed if o.started > gone_at + 0.1 or o.ended < killed_at]
+        offsets = [(round(o.started - killed_at, 3), round(o.ended - killed_at, 3)) for o in late]
+        assert late == [], f"{report}; failed outside the kill (start, end after it): {offsets}"
+        assert len(failed) <= len(customers), report  # one request in flight per client at most
+        assert all(o.status in (0, 502, 503, 504) for o in failed), failed[:5]
+        assert len(outcomes) > 100, report
+    finally:  # the instance comes back for the next tests, whatever this one found
+        cluster.start_instance(2)
+        cluster.wait_status("i2", "UP", 60)
+    # The books are right (resending what was not answered).
     resend(cluster, failed, customers)
     invariant(cluster)
 
