@@ -445,3 +445,65 @@ def test_request_user_and_session_are_typed_attributes_that_extensions_fill(app)
     from microback.testing import TestClient
 
     assert TestClient(app).get("/").json == {"user": "someone"}
+
+
+@pytest.fixture
+def body_app(app):
+    @app.post("/body")
+    def body(request):
+        data = request.get_data()
+        return {
+            "size": len(data),
+            "again": request.get_data() == data,
+            "text": request.get_data(as_text=True)[:5],
+            "stream_after": request.stream.read().decode(),
+            "form": dict(request.form),
+        }
+
+    return app
+
+
+def test_a_body_is_read_whole_once_and_kept_for_every_reader(body_app, client):
+    answer = client.post("/body", "a=1&b=%C3%A9", content_type="application/x-www-form-urlencoded")
+    assert answer.json == {
+        "size": 12,
+        "again": True,
+        "text": "a=1&b",
+        "stream_after": "",  # read, as werkzeug's own stream is after get_data
+        "form": {"a": "1", "b": "é"},  # form parsing finds the kept body
+    }
+
+
+def test_a_body_shorter_than_its_content_length_is_a_400_not_a_short_read(body_app):
+    import io
+
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/body",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "CONTENT_TYPE": "application/octet-stream",
+        "CONTENT_LENGTH": "10",
+        "wsgi.input": io.BytesIO(b"12345"),
+        "wsgi.errors": io.StringIO(),
+    }
+    statuses = []
+    body = b"".join(body_app(environ, lambda status, headers, *_: statuses.append(status)))
+    assert statuses == ["400 BAD REQUEST"], body
+
+
+def test_a_body_over_max_content_length_is_a_413_before_it_is_read():
+    from microback import App
+    from microback.testing import TestClient
+
+    app = App(secret_key="k" * 32, max_content_length=8)
+
+    @app.post("/body")
+    def body(request):
+        return {"size": len(request.get_data())}
+
+    client = TestClient(app)
+    refused = client.post("/body", "x" * 9, content_type="text/plain", status=413)
+    assert "max_content_length" in refused.text
+    assert client.post("/body", "x" * 8, content_type="text/plain").json == {"size": 8}

@@ -82,3 +82,15 @@ def test_fill_response_makes_what_the_constructor_makes():
     assert called == [True]
     filled.status_code = 404
     assert filled.status == "404 NOT FOUND"
+
+
+def test_cache_body_is_where_get_data_and_form_parsing_look():
+    environ = _environ(
+        REQUEST_METHOD="POST",
+        CONTENT_TYPE="application/x-www-form-urlencoded",
+        CONTENT_LENGTH="7",
+    )
+    request = WerkzeugRequest(environ)
+    seam.cache_body(request, b"a=1&b=2")  # the stream itself is never read
+    assert request.get_data() == b"a=1&b=2"
+    assert request.form.to_dict() == {"a": "1", "b": "2"}

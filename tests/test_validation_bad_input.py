@@ -21,6 +21,7 @@ import pytest
 
 from microback import App, Body, Form, Header, Query
 from microback.testing import TestClient
+from microback.validation.body import _no_key_can_repeat
 
 SEED = 20261202
 CASES = 60
@@ -270,12 +271,20 @@ def test_a_key_twice_in_one_object_is_refused_whatever_its_values(client):
         b'{"x": 7, "x": 1, "y": 2}',
         b'{"x": "a", "x": 1, "y": 2}',
         b'{"x": 1, "y": 2, "x": "a"}',
+        # Colons inside strings, and \u003a escapes that decode to colons, must not hide one.
+        b'{"x": 1, "label": "a:b", "x": 2, "y": 1}',
+        b'{"x": 1, "label": "\\u003a\\u003A", "x": 2, "y": 1}',
+        b'{"x": 1, "y": 2, "x": "::"}',
+        b'{"x": "\\u003a", "y": 2, "x": 1}',
     ):
         refused = client.post("/points", body, content_type="application/json", status=400)
         assert refused.content_type == "application/problem+json"
         assert refused.json["detail"] == (
             "the JSON body has the key 'x' twice in one object; send it once"
         )
+    # Colons and \u003a escapes in strings are no repeat either.
+    body = b'{"x": 1, "y": 2, "label": "12:30 \\u003a \\\\u003a http://x"}'
+    assert client.post("/points", body, content_type="application/json").json == {"ok": 1}
     # The same key in two objects is no repeat.
     item = {"sku": "s", "qty": 1, "tags": ["a"]}
     order = {"title": "t", "items": [item, item], "price": 1.5}
@@ -351,3 +360,50 @@ def test_generated_headers_are_answered_never_a_500(client):
         }
         response = client.get("/headers", extra_environ=environ, expect_errors=True)
         _assert_answered(response, must_refuse="HTTP_X_COUNT" not in environ)
+
+
+def test_the_colon_count_never_clears_a_body_with_a_key_twice():
+    # The usual body is cleared by counting colons (no second parse); a key twice, at any
+    # depth, with colons and escapes anywhere, must always go on to the parse that refuses it.
+    rng = random.Random(f"{SEED}colons")  # noqa: S311 - reproducible, not secret
+    pieces = ["a", "b:", ":", "\\u003a", "\\u003A", "\\\\u003a", "x\\\"y", "é"]
+
+    def text():
+        return '"' + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 3))) + '"'
+
+    def value(depth):
+        kind = rng.randrange(5 if depth < 3 else 3)
+        if kind == 0:
+            return text()
+        if kind == 1:
+            return rng.choice(["1", "-2.5", "true", "null"])
+        if kind == 2:
+            return "[" + ", ".join(value(depth + 1) for _ in range(rng.randint(0, 3))) + "]"
+        return obj(depth + 1)
+
+    def obj(depth, repeat=False):
+        keys = list(dict.fromkeys(text() for _ in range(rng.randint(1, 4))))
+        if repeat:
+            keys.insert(rng.randrange(len(keys) + 1), rng.choice(keys))
+        return "{" + ", ".join(f"{key}: {value(depth)}" for key in keys) + "}"
+
+    cleared = repeats = 0
+    for _ in range(3000):
+        body = obj(0, repeat=rng.random() < 0.5).encode()
+        # Two spellings of one key ("\u003a" and ":") repeat it too: decoding tells.
+        if _repeats(json.loads(body, object_pairs_hook=lambda pairs: pairs)):
+            repeats += 1
+            assert not _no_key_can_repeat(body), body
+        else:
+            cleared += _no_key_can_repeat(body)
+    assert repeats > 1000
+    assert cleared > 100  # bodies without a repeat are cleared, or the count saves nothing
+
+
+def _repeats(value):
+    """Whether a key is twice in one object, for ``json`` decoding objects as lists of pairs."""
+    if isinstance(value, list) and value and all(isinstance(item, tuple) for item in value):
+        keys = [key for key, _ in value]
+        return len(set(keys)) < len(keys) or any(_repeats(item) for _, item in value)
+    return isinstance(value, list) and any(_repeats(item) for item in value)
+

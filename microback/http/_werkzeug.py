@@ -20,7 +20,14 @@ if TYPE_CHECKING:
 
     from werkzeug.wrappers import Response
 
-__all__ = ["close_callbacks", "decode_wsgi_path", "fill_response", "header_list", "server_of"]
+__all__ = [
+    "cache_body",
+    "close_callbacks",
+    "decode_wsgi_path",
+    "fill_response",
+    "header_list",
+    "server_of",
+]
 
 #: PATH_INFO and SCRIPT_NAME decoded as werkzeug's own Request does, so values match its.
 decode_wsgi_path: Callable[[str], str] = _wsgi_decoding_dance
@@ -30,6 +37,14 @@ server_of: Callable[[Any], tuple[str, int | None] | None] = _get_server
 
 #: A response's close callbacks (``call_on_close`` appends to it; no public reader exists).
 close_callbacks: Callable[[Response], list[Callable[[], Any]]] = attrgetter("_on_close")
+
+
+def cache_body(request: Any, data: bytes) -> None:
+    """Keep a body read past werkzeug's stream where ``get_data`` and form parsing look for it.
+
+    Form parsing reads ``_cached_data`` when it is there instead of the (consumed) stream.
+    """
+    request._cached_data = data
 
 
 def header_list(headers: Headers) -> list[tuple[str, str]]:
