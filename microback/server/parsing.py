@@ -23,7 +23,8 @@ What llhttp accepts and this module refuses (each with its status, and the app n
 And what llhttp refuses that HTTP allows:
 
 - a method it does not know but that is a valid token (``FOO``, ``-BLARGH``): 501, "not
-  implemented" (RFC 9110 §9.1), not 400; the log names the methods it parses (:data:`METHODS`);
+  implemented" (RFC 9110 §9.1), not 400; the log names the methods it parses (:data:`METHODS`).
+  A method longer than 64 bytes is a 400: only that much of it is kept to be looked at;
 - chunk extensions with whitespace around ``;`` and ``=`` (``5 ; a = b``), which RFC 9112 §7.1.1
   allows: each chunk-size line is checked here against the RFC's grammar and handed to llhttp
   as the bare size. Extensions are ignored; llhttp still checks everything else in the body.
@@ -375,15 +376,20 @@ class RequestParser:
         message = self.current
         if message is not None and message.head_complete:
             if message.chunked and self._chunk_left == _TRAILERS:
-                return RequestError(400, "malformed or forbidden trailer field", detail)
+                return _trailer_error(detail)
             return RequestError(400, "malformed chunked body", detail)
         start = self._start[self._start_at : self._start_at + _METHOD_SHOWN]
-        method = start.lstrip(b"\r\n").partition(b" ")[0]
+        method, space, _ = start.lstrip(b"\r\n").partition(b" ")
         if method == b"PRI":
             return RequestError(505, "HTTP/2 is not supported here; use HTTP/1.1", detail)
         if isinstance(exc, httptools.HttpParserInvalidMethodError) or (
             method and method not in _KNOWN_METHODS
         ):
+            if not space and len(start) == _METHOD_SHOWN:
+                # The method goes on past what was kept: whether it is a token is unknown.
+                return RequestError(
+                    400, f"invalid method: longer than {_METHOD_SHOWN} bytes", detail
+                )
             if _TOKEN(method):
                 return RequestError(
                     501,
@@ -522,6 +528,19 @@ def _special_header(message: Message, lowered: bytes, value: bytes) -> None:
         if lowered in message.single:
             raise bad_request(f"more than one {_SINGLE[lowered]} header; send one")
         message.single |= {lowered}
+
+
+def _trailer_error(detail: str) -> RequestError:
+    """Our answer to llhttp refusing a trailer field: named, as our own refusals name them.
+
+    llhttp refuses Content-Length and Transfer-Encoding there itself, before
+    :meth:`RequestParser.on_header` could refuse them as fields that must not be trailers.
+    """
+    lowered = detail.lower()
+    for name in ("Content-Length", "Transfer-Encoding"):
+        if name.lower() in lowered:
+            return RequestError(400, f"{name} is not allowed in a trailer section", detail)
+    return RequestError(400, "malformed trailer field", detail)
 
 
 def _head_too_large(url: bytes, limits: Limits) -> RequestError:
