@@ -385,12 +385,12 @@ class RequestParser:
         if isinstance(exc, httptools.HttpParserInvalidMethodError) or (
             method and method not in _KNOWN_METHODS
         ):
-            if not space and len(start) == _METHOD_SHOWN:
-                # The method goes on past what was kept: whether it is a token is unknown.
-                return RequestError(
-                    400, f"invalid method: longer than {_METHOD_SHOWN} bytes", detail
-                )
             if _TOKEN(method):
+                if not space and len(start) == _METHOD_SHOWN:
+                    # It goes on past the bytes kept: whether it is a token is unknown.
+                    return RequestError(
+                        400, f"invalid method: longer than {_METHOD_SHOWN} bytes", detail
+                    )
                 return RequestError(
                     501,
                     f"method {method.decode('ascii')} is not implemented by this server; "

@@ -339,6 +339,26 @@ def test_pipelined_messages_each_start_where_the_last_one_ended(
     assert third[0] == 501 and third[2].startswith(b"501 Not Implemented: method FOO ")
 
 
+@pytest.mark.parametrize(
+    ("method", "reason"),
+    [
+        (b"A" * 70, b"400 Bad Request: invalid method: longer than 64 bytes"),
+        # The binary PROXY protocol v2 header, sent to a server that does not expect it.
+        (
+            b"\r\n\r\n\x00\r\nQUIT\n" + b"\x00" * 64,
+            b"400 Bad Request: invalid method: it must be a token",
+        ),
+    ],
+    ids=["long-token", "proxy-v2-header"],
+)
+def test_refused_method_is_told_what_is_wrong_with_it(
+    http_server: ServerProcess, method: bytes, reason: bytes
+) -> None:
+    answer = exchange(http_server, method + b" /framing/long-method HTTP/1.1\r\nHost: t\r\n\r\n")
+
+    assert answer.partition(b"\r\n\r\n")[2].startswith(reason), answer
+
+
 def test_unknown_method_split_between_reads_is_named_whole(http_server: ServerProcess) -> None:
     # "QUER" is the start of QUERY, which the parser knows: it fails only at the "X".
     with http_server.connect() as sock:
