@@ -90,14 +90,14 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
 _METHOD_SHOWN = 64  # bytes of a refused method kept to tell a token from garbage
 
 # Fields that must not be trailers (RFC 9110 §6.5.1): they are needed before the content.
+# Every X-Forwarded-* field too (_FORWARDED_PREFIX): proxies route by them (Port, Prefix).
 _NOT_TRAILERS = frozenset(
     (
         # framing and connection management
         *(b"content-length", b"transfer-encoding", b"trailer", b"te", b"connection"),
         *(b"keep-alive", b"upgrade", b"proxy-connection"),
         # routing
-        *(b"host", b"forwarded", b"x-forwarded-for", b"x-forwarded-host"),
-        *(b"x-forwarded-proto", b"max-forwards", b"via"),
+        *(b"host", b"forwarded", b"max-forwards", b"via"),
         # authentication and state
         *(b"authorization", b"proxy-authorization", b"cookie"),
         # request modifiers: controls, conditionals, negotiation
@@ -125,6 +125,7 @@ MAX_CHUNK_LINE = 4096
 #: Chunk extensions are checked in Python, so their total in one body is bounded (as Node.js
 #: bounds them since CVE-2024-22019): a body cannot be made of costly lines.
 MAX_CHUNK_EXTENSIONS = 16384
+_FORWARDED_PREFIX = b"x-forwarded-"
 _TRAILERS = -1  # RequestParser._chunk_left while the trailer section is parsed
 
 # What the client is told for llhttp's errors, by a word in llhttp's text (its wording is
@@ -442,7 +443,8 @@ class RequestParser:
         if self._header_bytes > limits.max_header_size:
             raise RequestError(431, f"header fields larger than {limits.max_header_size} bytes")
         if message.head_complete:
-            if name.lower() in _NOT_TRAILERS:
+            lowered = name.lower()
+            if lowered in _NOT_TRAILERS or lowered.startswith(_FORWARDED_PREFIX):
                 raise bad_request(f"{name.decode('latin-1')} is not allowed in a trailer section")
             return  # trailer fields are not passed on
         if b"_" in name:

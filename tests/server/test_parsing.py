@@ -233,7 +233,8 @@ def test_malformed_request_is_refused_and_closed(
 NOT_TRAILERS = [
     *("Content-Length", "Transfer-Encoding", "Trailer", "TE", "Connection", "Keep-Alive"),
     *("Upgrade", "Proxy-Connection", "Host", "Forwarded", "X-Forwarded-For"),
-    *("X-Forwarded-Host", "X-Forwarded-Proto", "Max-Forwards", "Via", "Authorization"),
+    *("X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port", "X-Forwarded-Prefix"),
+    *("Max-Forwards", "Via", "Authorization"),
     *("Proxy-Authorization", "Cookie", "Cache-Control", "Expect", "Pragma", "Range"),
     *("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range"),
     *("Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Content-Type"),
