@@ -205,6 +205,21 @@ def test_typed_getters_answer_400_naming_the_parameter(params_app, client, url, 
     assert error["detail"].startswith(message)
 
 
+def test_integer_parameters_take_any_64_bit_value_and_name_the_range_beyond(params_app, client):
+    # Ids given out in JSON (up to 2**63 - 1, 19 digits) come back in query strings; past
+    # 64 bits the message says which range the value left, not only "an integer".
+    for value in (2**63 - 1, -(2**63), 10**18):
+        assert client.get(f"/required?page={value}").json == {"page": value}
+    for value in (2**63, -(2**63) - 1, 10**30):
+        message = client.get(f"/required?page={value}", status=400).json["detail"]
+        assert message == (
+            "the 'page' parameter must be an integer from -9223372036854775808 to "
+            f"9223372036854775807, got '{value}'"
+        )
+    message = client.post("/form", {"qty": str(2**63)}, status=400).json["detail"]
+    assert message.startswith("the 'qty' parameter must be an integer from 1 to 92233720368")
+
+
 def test_long_bad_values_are_shortened_in_the_message(params_app, client):
     message = client.get("/int?limit=" + "x" * 500, status=400).json["detail"]
     assert len(message) < 150

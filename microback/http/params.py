@@ -212,17 +212,27 @@ class Params(ImmutableMultiDict[str, str]):
     def get_int(
         self, name: str, default: Any = _MISSING, *, min: int | None = None, max: int | None = None
     ) -> Any:
-        """Read an integer within ``[min, max]``."""
+        """Read an integer within ``[min, max]``.
+
+        An unset bound is a signed 64-bit integer's, as for ``JSONObject.get_int``: the ids a
+        JSON answer gives out come back in query strings.
+        """
         raw = self._raw(name, default)
         if raw is None:
             return default
         text = raw.strip()
         # int() also takes "1_000" and "+5"; a query parameter should be plain digits.
         digits = text[1:] if text[:1] == "-" else text
-        if digits.isascii() and digits.isdigit() and len(digits) <= 18:
+        plain = digits.isascii() and digits.isdigit()
+        beyond_64_bits = plain
+        if plain and len(digits) <= 19:  # 64-bit integers have 19 digits at most
             value = int(text)
-            if _within(value, min, max):
+            beyond_64_bits = not INT64_MIN <= value <= INT64_MAX
+            if not beyond_64_bits and _within(value, min, max):
                 return value
+        if beyond_64_bits:  # the bounds left unset are what was exceeded: name them
+            min = INT64_MIN if min is None else min
+            max = INT64_MAX if max is None else max
         expected = _describe_range("an integer", min, max)
         raise InvalidParameter(name, f"must be {expected}, got {_shown(raw)}")
 

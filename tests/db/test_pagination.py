@@ -140,8 +140,18 @@ def test_a_total_count_is_given_only_when_asked_for(api):
         # [2**63] and [-2**63 - 1]: beyond any integer column (SQLite's driver raised a 500)
         ("cursor=WzkyMjMzNzIwMzY4NTQ3NzU4MDhd", "the 'cursor' parameter is not a cursor"),
         ("cursor=Wy05MjIzMzcyMDM2ODU0Nzc1ODA5XQ", "the 'cursor' parameter is not a cursor"),
+        (
+            "offset=9223372036854775808",
+            "the 'offset' parameter must be an integer from 0 to 9223372036854775807, got '92",
+        ),
     ],
 )
 def test_malformed_parameters_are_a_400_naming_them(api, query, message):
     response = api.get(f"/users?{query}", status=400)
     assert response.json["detail"].startswith(message)
+
+
+def test_the_largest_offset_is_an_empty_page(api):
+    # 19 digits: the most a 64-bit integer has (the query getter refused more than 18).
+    page = api.get("/users?offset=9223372036854775807").json
+    assert page["items"] == [] and page["next"] is None
