@@ -292,6 +292,18 @@ class Database:
         if not database.in_transaction():
             database.close()
 
+    def request_is_atomic(self, request: Request) -> bool:
+        """Whether ``request``'s writes run in the request transaction, committed together
+        at the end: an unsafe method on a route not marked ``@non_atomic``, with
+        ``atomic_requests`` on. Otherwise each statement commits as it is made.
+        """
+        return (
+            self.options.atomic_requests
+            and request.method not in SAFE_METHODS
+            and request.endpoint is not None
+            and not getattr(request.app.handler_for(request.endpoint), _NON_ATOMIC, False)
+        )
+
     def before_commit(
         self, request: Request, callback: Callable[[WerkzeugResponse], None]
     ) -> None:
@@ -349,11 +361,8 @@ class Database:
     # --- the request hooks ------------------------------------------------------------------
 
     def _begin_request(self, request: Request) -> None:
-        if request.method in SAFE_METHODS or request.endpoint is None:
-            return
-        if getattr(request.app.handler_for(request.endpoint), _NON_ATOMIC, False):
-            return
-        self.database.before_first_write(lambda: self._begin_transaction(request))
+        if self.request_is_atomic(request):
+            self.database.before_first_write(lambda: self._begin_transaction(request))
 
     def _begin_transaction(self, request: Request) -> None:
         # The body first: a client that sends it slowly must not hold the lock meanwhile.

@@ -13,7 +13,8 @@ the claim is deleted once the request has ended, its writes rolled back, and the
 retry with the same key. A claim whose worker died mid-request is taken over after
 ``lock_timeout``; the first worker, if it was only slow, then finds the key no longer its own
 when it tries to store its answer, and its transaction is rolled back (409), so the handler's
-writes still commit once.
+writes still commit once. A request without a request transaction (``@non_atomic``) has
+nothing to roll back: its key is never taken over, and stays 409 until it expires.
 """
 
 from __future__ import annotations
@@ -243,6 +244,16 @@ class Idempotency:
                 return _replay(row)
             if row.locked_until > now:
                 raise _in_progress(row.locked_until - now)
+            if not self.db.request_is_atomic(request):
+                # Its writes commit as they are made, and a slow first request cannot be
+                # rolled back: taking over could run the handler twice, or after a first run
+                # that died half-way. Held until it expires; never run twice.
+                logger.warning(
+                    "%s %s: an idempotency key held past lock_timeout (%.0f s) on a route "
+                    "without a request transaction is not taken over; it expires in %.0f s",
+                    request.method, request.path, self.lock_timeout, row.expires_at - now,
+                )  # fmt: skip
+                raise _in_progress(row.expires_at - now)
             # Its worker died (or is too slow): take the key over, unless another did first.
             taken = (
                 model.update(token=token, locked_until=now + self.lock_timeout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -226,6 +227,45 @@ def test_a_non_atomic_route_stores_its_answer_too(app: App, db: Database, client
     again = client.post("/uploads", headers={"Idempotency-Key": "u"}, status=201)
     assert again.json == first.json == {"n": 1}
     assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_a_non_atomic_route_s_key_is_never_taken_over(app: App, db: Database, client) -> None:
+    # Its writes commit as they are made: a second run after lock_timeout would make them twice.
+    from microback.db import non_atomic
+
+    idempotency = Idempotency(app, db, lock_timeout=0.3)
+
+    class Upload(db.Model):
+        n = fields.IntegerField()
+
+    started, finish = threading.Event(), threading.Event()
+
+    @app.post("/uploads")
+    @idempotency.route
+    @non_atomic
+    def upload(request):
+        Upload.create(n=1)  # committed at once
+        if not started.is_set():
+            started.set()
+            assert finish.wait(10)  # slower than lock_timeout
+        return {"uploads": Upload.select().count()}, 201
+
+    db.create_tables()
+    post = functools.partial(client.post, "/uploads", headers={"Idempotency-Key": "u"})
+    results: list = []
+    first = threading.Thread(target=lambda: results.append(post(status=201)))
+    first.start()
+    try:
+        assert started.wait(10)
+        time.sleep(0.4)  # past lock_timeout
+        busy = post(status=409)
+        assert int(busy.headers["Retry-After"]) > 3600  # held until the key expires
+    finally:
+        finish.set()
+        first.join(10)
+    assert [r.json for r in results] == [{"uploads": 1}]
+    assert post(status=201).json == {"uploads": 1}  # the stored answer
+    assert Upload.select().count() == 1
 
 
 def test_an_answer_made_before_the_handler_is_not_the_outcome(app: App, db: Database) -> None:
