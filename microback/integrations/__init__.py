@@ -10,6 +10,7 @@
 
 from .idempotency import Idempotency as Idempotency
 from .idempotency import default_scope as default_scope
+from .outgoing import InternalAddressError as InternalAddressError
 from .outgoing import OutgoingError as OutgoingError
 from .outgoing import OutgoingResponse as OutgoingResponse
 from .outgoing import send as send

@@ -9,22 +9,30 @@ an attempt logged with its status or error and retried by the job queue with its
 up to ``max_attempts``, after which the delivery is ``failed``. :meth:`WebhookSender.replay`
 sends a delivery again with the same ``webhook-id``, as the spec asks, so a receiver that did
 process it can recognise it.
+
+Endpoint URLs usually come from the app's users, and the workers that call them sit inside
+the app's network: by default a URL whose host is or resolves to an internal address
+(loopback, private, link-local where clouds serve their metadata and credentials) is refused
+(server-side request forgery). ``allow_internal_addresses=True`` lifts that, for endpoints
+inside your own network.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime
+import ipaddress
 import json
 import logging
 import secrets
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import peewee
 
-from .outgoing import OutgoingError, send
+from .outgoing import InternalAddressError, OutgoingError, is_internal, send
 from .signatures import sign_standard
 
 if TYPE_CHECKING:
@@ -45,15 +53,25 @@ class WebhookSender:
     """Send webhooks from ``jobs``' database: ``sender = WebhookSender(jobs)``.
 
     ``timeout`` (seconds, for connecting and for each read) is always set; ``max_attempts``
-    per delivery (8 by default) with the back-off of ``jobs`` between them.
+    per delivery (8 by default) with the back-off of ``jobs`` between them. Endpoints on
+    internal addresses (loopback, private, link-local) are refused unless
+    ``allow_internal_addresses=True``.
     """
 
-    def __init__(self, jobs: Jobs, *, timeout: float = 10.0, max_attempts: int = 8) -> None:
+    def __init__(
+        self,
+        jobs: Jobs,
+        *,
+        timeout: float = 10.0,
+        max_attempts: int = 8,
+        allow_internal_addresses: bool = False,
+    ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be a positive number of seconds")
         self.jobs = jobs
         self.db = db = jobs.db
         self.timeout = float(timeout)
+        self.allow_internal_addresses = allow_internal_addresses
 
         class WebhookEndpoint(db.Model):  # type: ignore[name-defined, misc]
             url = peewee.CharField(max_length=2000)
@@ -103,9 +121,21 @@ class WebhookSender:
         return [self.Endpoint, self.Delivery, self.Attempt]
 
     def add_endpoint(self, url: str, secret: str | None = None) -> Any:
-        """Register a receiver's URL; its signing secret is made here unless given."""
+        """Register a receiver's URL; its signing secret is made here unless given.
+
+        A URL whose host is an internal IP address is refused here (unless
+        ``allow_internal_addresses``); a host name is checked at each delivery, where it is
+        resolved.
+        """
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"a webhook endpoint is an http:// or https:// URL, not {url!r}")
+        host = urlsplit(url).hostname or ""
+        if not self.allow_internal_addresses and _is_internal_ip(host):
+            raise ValueError(
+                f"a webhook endpoint on an internal address ({host}) is refused: give a public "
+                "host, or WebhookSender(jobs, allow_internal_addresses=True) for endpoints "
+                "inside your own network"
+            )
         secret = secret or "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
         sign_standard(secret, "check", 0, b"")  # a malformed secret fails here, not later
         return self.Endpoint.create(url=url, secret=secret, created_at=time.time())
@@ -183,6 +213,7 @@ class WebhookSender:
         status: int | None = None
         error: str | None = None
         answer = b""
+        refused = False
         self.db.release()  # no connection held while waiting on the network
         try:
             response = send(
@@ -192,14 +223,18 @@ class WebhookSender:
                 headers=headers,
                 timeout=self.timeout,
                 spans=self.jobs.app_extensions.get("tracing"),
+                allow_internal_addresses=self.allow_internal_addresses,
             )
             status, answer = response.status, response.body[:1000]
             if not 200 <= status < 300:
                 error = f"answered {status}"
+        except InternalAddressError as exc:  # nothing was sent; trying again would not help
+            error = f"{exc} (WebhookSender(jobs, allow_internal_addresses=True) allows them)"
+            refused = True
         except OutgoingError as exc:
             error = str(exc)
         milliseconds = (time.perf_counter() - started) * 1000
-        final = error is None or job.attempt >= job.max_attempts
+        final = error is None or refused or job.attempt >= job.max_attempts
         with self.db.atomic():
             self.Attempt.create(
                 delivery=delivery.id,
@@ -221,4 +256,13 @@ class WebhookSender:
                 "webhook %s to endpoint %s, attempt %d/%d: %s",
                 delivery.message_id, endpoint.id, job.attempt, job.max_attempts, error,
             )  # fmt: skip
-            raise DeliveryFailed(error)
+            if not refused:
+                raise DeliveryFailed(error)
+
+
+def _is_internal_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False  # a name: checked when it is resolved, at each delivery
+    return is_internal(host)

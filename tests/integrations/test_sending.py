@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import http.server
+import shutil
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +15,14 @@ import pytest
 
 from microback import App
 from microback.db import Database
-from microback.integrations import OutgoingError, StandardWebhooks, WebhookSender, send
+from microback.integrations import (
+    InternalAddressError,
+    OutgoingError,
+    StandardWebhooks,
+    WebhookSender,
+    send,
+)
+from microback.integrations.outgoing import is_internal
 from microback.jobs import Jobs
 
 
@@ -48,7 +58,8 @@ def receiver() -> Iterator[SimpleNamespace]:
 @pytest.fixture
 def sender(app: App, db: Database) -> WebhookSender:
     jobs = Jobs(app, db, backoff=0.01, max_backoff=0.02)
-    made = WebhookSender(jobs, timeout=2.0, max_attempts=3)
+    # The receiver is on loopback: allowed here, refused by default (the tests at the end).
+    made = WebhookSender(jobs, timeout=2.0, max_attempts=3, allow_internal_addresses=True)
     db.create_tables()
     return made
 
@@ -136,3 +147,104 @@ def test_send_refuses_urls_it_cannot_send_to_and_always_has_a_timeout() -> None:
     with pytest.raises(OutgoingError, match=r"POST http://127\.0\.0\.1:9: ") as refused:
         send("POST", "http://user:secret@127.0.0.1:9/?token=x", timeout=1)
     assert "secret" not in str(refused.value) and "token" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "10.0.0.8",
+        "192.168.1.1",
+        "172.16.0.1",
+        "169.254.169.254",  # cloud metadata
+        "100.64.0.1",
+        "0.0.0.0",  # noqa: S104 (an address to refuse, not one to bind)
+        "[::1]",
+        "[fd00:ec2::254]",
+        "[fe80::1]",
+        "[::ffff:127.0.0.1]",
+    ],
+)
+def test_an_endpoint_on_an_internal_address_is_refused_by_default(app, db, host) -> None:
+    sender = WebhookSender(Jobs(app, db))
+    db.create_tables()
+    with pytest.raises(ValueError, match=r"internal address .*allow_internal_addresses=True"):
+        sender.add_endpoint(f"http://{host}/hooks")
+    assert list(sender.Endpoint.select()) == []
+
+
+def test_a_name_that_resolves_to_an_internal_address_is_never_called(app, db, receiver) -> None:
+    # "localhost" passes add_endpoint (a name is resolved when sending); the delivery finds
+    # 127.0.0.1, where a real server listens, and sends nothing: failed at once, not retried.
+    sender = WebhookSender(Jobs(app, db, backoff=0.01, max_backoff=0.02), max_attempts=3)
+    db.create_tables()
+    port = receiver.server.server_port
+    endpoint = sender.add_endpoint(f"http://localhost:{port}/hooks")
+    sender.send(endpoint, "payment.succeeded", {"id": 7})
+    _run_until_idle(sender)
+    assert receiver.server.received == []
+    [delivery] = sender.deliveries(endpoint)
+    [attempt] = delivery.log
+    assert (delivery.state, attempt.status) == ("failed", None)
+    assert "is an internal address" in attempt.error
+    assert "allow_internal_addresses=True" in attempt.error
+    assert sender.jobs.enqueued() == []  # done with, not retried
+    sender.allow_internal_addresses = True  # the owner allows it: a replay goes out
+    sender.replay(delivery)
+    _run_until_idle(sender)
+    assert len(receiver.server.received) == 1
+    assert sender.deliveries(endpoint)[0].state == "delivered"
+
+
+def test_send_can_refuse_internal_addresses(receiver) -> None:
+    port = receiver.server.server_port
+    for url in (f"http://127.0.0.1:{port}/", f"http://localhost:{port}/"):
+        with pytest.raises(InternalAddressError, match="is an internal address"):
+            send("POST", url, body=b"{}", timeout=2, allow_internal_addresses=False)
+    assert receiver.server.received == []
+    assert send("POST", receiver.url, body=b"{}", timeout=2).status == 200  # allowed by default
+    assert not is_internal("93.184.215.14") and not is_internal("2606:2800:21f:cb07::1")
+
+
+@pytest.fixture
+def tls_receiver(tmp_path) -> Iterator[tuple[http.server.HTTPServer, ssl.SSLContext]]:
+    """An HTTPS receiver on loopback whose certificate names only ``localhost``, and a client
+    context that trusts it."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is not installed (apt-get install -y openssl)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    server.received, server.statuses, server.delay = [], [], 0.0  # type: ignore[attr-defined]
+    server.handle_error = lambda *args: None  # type: ignore[method-assign] (refused clients)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server, ssl.create_default_context(cafile=str(cert))
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_https_checks_the_certificate_for_the_url_s_host(tls_receiver) -> None:
+    # The connection goes to the address resolved beforehand (127.0.0.1); TLS still checks the
+    # certificate against the URL's host name, and the Host header names it.
+    server, trusted = tls_receiver
+    port = server.server_port
+    answer = send("POST", f"https://localhost:{port}/", body=b"{}", timeout=5, context=trusted)
+    assert answer.status == 200 and answer.body == b"ok"
+    [(headers, _)] = server.received  # type: ignore[attr-defined]
+    assert headers["Host"] == f"localhost:{port}"
+    with pytest.raises(OutgoingError, match="certificate verify failed"):
+        send("POST", f"https://127.0.0.1:{port}/", body=b"{}", timeout=5, context=trusted)
+    with pytest.raises(OutgoingError, match="certificate verify failed"):  # the system's CAs
+        send("POST", f"https://localhost:{port}/", body=b"{}", timeout=5)
