@@ -44,7 +44,9 @@ is one test, named after its page and line: ``test_program[docs/routing.md:12]``
 from __future__ import annotations
 
 import doctest
+import io
 import json
+import logging
 import os
 import re
 import subprocess
@@ -60,6 +62,7 @@ import pytest
 import webtest
 
 from microback.cli import generated_key_warning
+from microback.server.logs import StderrHandler
 from microback.testing import TestClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -472,3 +475,32 @@ def test_pages_quote_the_secret_key_warning(page: str, made: str) -> None:
     message = generated_key_warning("session cookies, one-time links", made)
     text = " ".join((ROOT / "docs" / page).read_text(encoding="utf-8").split())
     assert message in text
+
+
+# --- log lines --------------------------------------------------------------------------------
+
+#: A line of microback's log as ``microback serve`` writes it (microback/server/logs.py).
+_LOG_LINE = re.compile(
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} \[\d+\] (DEBUG|INFO|WARNING|ERROR|CRITICAL) "
+    r"[\w.]+: .+"
+)
+
+
+def test_the_log_line_pattern_is_the_servers() -> None:
+    handler = StderrHandler(io.StringIO(), "text")
+    record = logging.LogRecord("microback.db", logging.WARNING, __file__, 1, "a message", (), None)
+    assert _LOG_LINE.fullmatch(handler.format(record))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+def test_log_lines_shown_are_in_the_servers_format(page: Path) -> None:
+    # docs/migrations.md showed the pending-migrations warning with logging's default
+    # "01:00:00,000" where microback serve writes "01:00:00 +0000".
+    shown = [
+        f"{block.where}: {line}"
+        for block in _blocks(page)
+        if block.info[:1] == ["text"]
+        for line in block.text.splitlines()
+        if re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d", line) and not _LOG_LINE.fullmatch(line)
+    ]
+    assert shown == []
