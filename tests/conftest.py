@@ -33,6 +33,7 @@ SLOW_MODULES = frozenset(
         "integration/test_drain.py",
         "integration/test_idempotency_workers.py",
         "integration/test_job_request_ids.py",
+        "integration/test_killed_mid_request.py",
         "integration/test_login_throttling.py",
         "integration/test_logout_across_processes.py",
         "integration/test_metrics_workers.py",
