@@ -438,20 +438,21 @@ def memory_growth(samples: list[dict[str, Any]], warmup: float) -> dict[str, Any
 
 
 #: "2026-12-02 02:54:02 +0000 [16832] ERROR microback.db: ... [request 1a2b3c-4]"
-_LOG_LINE = re.compile(
-    r"^\S+ \S+ \S+ \[\d+\] (WARNING|ERROR|CRITICAL) (.*?)(?: \[request [^]]*\])?$"
-)
+_LOG_LINE = re.compile(r"^\S+ \S+ \S+ \[\d+\] (WARNING|ERROR|CRITICAL) (.*)$")
+_REQUEST_ID = re.compile(r" ?[(\[]request [^)\]]*[)\]]")
 
 
 def server_log(text: str) -> dict[str, int]:
-    """The server's warning and error lines, counted by message (digits as N), so that a 5xx
-    in the result can be traced to what the server said about it."""
+    """The server's warning and error lines, counted by message, errors first, so that a 5xx in
+    the result can be traced to what the server said about it. Request ids are dropped and
+    digits read as N, so that one kind of line is counted as one (its first 200 characters)."""
     counts: collections.Counter[str] = collections.Counter()
     for line in text.splitlines():
         match = _LOG_LINE.match(line)
         if match:
-            counts[f"{match[1]} {re.sub(r'[0-9]+', 'N', match[2])[:300]}"] += 1
-    return dict(counts.most_common())
+            message = re.sub(r"[0-9]+", "N", _REQUEST_ID.sub("", match[2]))
+            counts[f"{match[1]} {message[:200]}"] += 1
+    return dict(sorted(counts.items(), key=lambda item: (item[0][0] == "W", -item[1])))
 
 
 def accounts_expected(users: list[User]) -> tuple[int, int]:

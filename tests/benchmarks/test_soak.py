@@ -124,3 +124,28 @@ def test_a_client_does_not_reuse_a_connection_idle_past_its_limit():
         client.close()
         server.shutdown()
         server.server_close()
+
+
+def test_the_servers_warnings_and_errors_are_counted_by_kind_errors_first():
+    log = (
+        "2026-12-02 02:54:02 +0000 [16832] WARNING microback.server: event loop blocked for "
+        "120 ms by GET /api/notes (request 9f1c-2); nothing else ran meanwhile\n"
+        "2026-12-02 02:54:02 +0000 [16832] ERROR microback.db: GET /api/tokens: the database "
+        "is unavailable or busy; try again shortly (too many clients) [request 1a2b-4]\n"
+        "2026-12-02 02:54:03 +0000 [16833] WARNING microback.server: event loop blocked for "
+        "98 ms by GET /api/notes (request 9f1d-3); nothing else ran meanwhile\n"
+        "2026-12-02 02:54:03 +0000 [16833] INFO microback.server: listening on ...\n"
+        'Traceback (most recent call last):\n  File "app.py", line 3\n'
+    )
+    assert list(soak.server_log(log).items()) == [
+        (
+            "ERROR microback.db: GET /api/tokens: the database is unavailable or busy; "
+            "try again shortly (too many clients)",
+            1,
+        ),
+        (
+            "WARNING microback.server: event loop blocked for N ms by GET /api/notes; "
+            "nothing else ran meanwhile",
+            2,
+        ),
+    ]
