@@ -44,6 +44,7 @@ is one test, named after its page and line: ``test_program[docs/routing.md:12]``
 from __future__ import annotations
 
 import doctest
+import importlib.metadata as metadata
 import io
 import json
 import logging
@@ -504,3 +505,13 @@ def test_log_lines_shown_are_in_the_servers_format(page: Path) -> None:
         if re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d", line) and not _LOG_LINE.fullmatch(line)
     ]
     assert shown == []
+
+
+def test_the_quickstart_names_every_runtime_dependency() -> None:
+    # It listed five packages after the server, jobs, metrics and validation had added four.
+    text = " ".join((ROOT / "docs" / "quickstart.md").read_text(encoding="utf-8").split())
+    (listed,) = re.findall(r"the runtime needs only ([\w\s,-]+?)\.", text)
+    named = set(re.split(r",\s*|\s+and\s+", listed))
+    required = metadata.requires("microback") or []
+    runtime = {re.split(r"[^\w-]", r, maxsplit=1)[0] for r in required if "extra ==" not in r}
+    assert named == runtime
