@@ -366,7 +366,7 @@ def test_the_colon_count_never_clears_a_body_with_a_key_twice():
     # The usual body is cleared by counting colons (no second parse); a key twice, at any
     # depth, with colons and escapes anywhere, must always go on to the parse that refuses it.
     rng = random.Random(f"{SEED}colons")  # noqa: S311 - reproducible, not secret
-    pieces = ["a", "b:", ":", "\\u003a", "\\u003A", "\\\\u003a", "x\\\"y", "é"]
+    pieces = ["a", "b:", ":", "\\u003a", "\\u003A", "\\\\u003a", 'x\\"y', "é"]
 
     def text():
         return '"' + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 3))) + '"'
@@ -406,4 +406,3 @@ def _repeats(value):
         keys = [key for key, _ in value]
         return len(set(keys)) < len(keys) or any(_repeats(item) for _, item in value)
     return isinstance(value, list) and any(_repeats(item) for item in value)
-
