@@ -81,17 +81,23 @@ def send(
         return response
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: an IPv4 address in the last 32 bits
+
+
 def is_internal(address: str) -> bool:
     """True for an IP address a server's own network answers on, not the internet's.
 
     Loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7), link-local (169.254/16, where
     clouds serve instance metadata and credentials, and fe80::/10), shared (100.64/10),
     unspecified, multicast and reserved addresses; an IPv6 address carrying an IPv4 one
-    (``::ffff:127.0.0.1``, 6to4, Teredo) is judged by the IPv4 address it reaches.
+    (``::ffff:127.0.0.1``, 6to4, Teredo, NAT64's ``64:ff9b::/96``) is judged by the IPv4
+    address it reaches.
     """
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone (fe80::1%eth0)
     if isinstance(ip, ipaddress.IPv6Address):
         carried = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if carried is None and ip in _NAT64:
+            carried = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if carried is not None:
             ip = carried
     return not ip.is_global or ip.is_multicast

@@ -163,6 +163,7 @@ def test_send_refuses_urls_it_cannot_send_to_and_always_has_a_timeout() -> None:
         "[fd00:ec2::254]",
         "[fe80::1]",
         "[::ffff:127.0.0.1]",
+        "[64:ff9b::a9fe:a9fe]",  # NAT64 to 169.254.169.254
     ],
 )
 def test_an_endpoint_on_an_internal_address_is_refused_by_default(app, db, host) -> None:
