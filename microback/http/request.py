@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
-from typing import IO, TYPE_CHECKING, Any, Protocol, cast
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, cast, overload
 
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import BadRequest, ClientDisconnected, RequestEntityTooLarge
@@ -218,7 +218,17 @@ class Request(_WerkzeugRequest):
             )
         return get_input_stream(self.environ, max_content_length=self.max_content_length)
 
-    def get_data(  # type: ignore[override]
+    @overload
+    def get_data(
+        self, cache: bool = True, as_text: Literal[False] = False, parse_form_data: bool = False
+    ) -> bytes: ...
+
+    @overload
+    def get_data(
+        self, cache: bool = True, as_text: Literal[True] = ..., parse_form_data: bool = False
+    ) -> str: ...
+
+    def get_data(
         self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False
     ) -> bytes | str:
         """werkzeug's, except that a body of known length nobody has read is read in one call.
