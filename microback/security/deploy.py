@@ -17,6 +17,10 @@ MIN_SECRET_LENGTH = 32
 #: Django's rule (security.W009): a key made of fewer different characters was typed, not
 #: drawn at random ("x" * 32 is 32 bytes and worthless).
 MIN_DISTINCT_CHARACTERS = 5
+#: How much of a key the repetition rule reads: a random key repeats almost none of its
+#: 3-character pieces there (64 random hex digits: half a repeat on average), a typed one most.
+#: A longer window would count the chance repeats of very long random keys as typing.
+REPEAT_WINDOW = 64
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 
 
@@ -30,10 +34,12 @@ class Finding(NamedTuple):
 def secret_key_weakness(key: str) -> str | None:
     """Say why ``key`` is obviously too weak to sign with, without quoting it; else None.
 
-    Three simple rules, none a measure of real entropy: at least ``MIN_SECRET_LENGTH`` bytes
+    Four simple rules, none a measure of real entropy: at least ``MIN_SECRET_LENGTH`` bytes
     (which also rules out "secret" and "changeme"), at least ``MIN_DISTINCT_CHARACTERS``
-    different characters, and not one shorter string repeated ("changeme" * 4). A key from
-    ``secrets.token_urlsafe(32)`` passes all three.
+    different characters, not one shorter string repeated ("changeme" * 4), and not mostly
+    repeated text (``"changeme" + "x" * 24``, ``"Password1" * 4 + "!"``: fewer different
+    3-character pieces than half their number). A key from ``secrets.token_urlsafe(32)``
+    passes all four.
     """
     size = len(key.encode())
     if size < MIN_SECRET_LENGTH:
@@ -43,6 +49,10 @@ def secret_key_weakness(key: str) -> str | None:
         return f"only {distinct} different character{'s' if distinct > 1 else ''}"
     if key in (key + key)[1:-1]:  # true exactly when key is a shorter string repeated
         return "a shorter string repeated"
+    window = key[:REPEAT_WINDOW]
+    pieces = len(window) - 2
+    if len({window[i : i + 3] for i in range(pieces)}) < pieces / 2:
+        return "mostly repeated text"
     return None
 
 

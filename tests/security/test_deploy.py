@@ -79,6 +79,10 @@ def test_short_secret_is_weak():
         ("changeme" * 4, "a shorter string repeated"),
         ("secret" * 6, "a shorter string repeated"),
         ("Secret-123" * 5, "a shorter string repeated"),
+        ("changeme" + "x" * 24, "mostly repeated text"),  # a typed key padded to 32
+        ("Password1" * 4 + "!", "mostly repeated text"),
+        ("secret" * 5 + "12", "mostly repeated text"),
+        ("k3J9x-VQ2m" + "ab" * 30, "mostly repeated text"),
     ],
 )
 def test_low_entropy_secrets_are_weak_and_say_why(key, why):
@@ -96,6 +100,9 @@ def test_low_entropy_secrets_are_weak_and_say_why(key, why):
         GOOD_SECRET,
         secrets.token_urlsafe(32),
         secrets.token_hex(16),  # 32 hex digits: 128 random bits
+        secrets.token_hex(32),
+        secrets.token_hex(5000),  # only the first 64 characters are read for repetition
+        "".join(secrets.choice("0123456789") for _ in range(64)),  # 212 random bits
         "correct horse battery staple, and more words",
     ],
 )
