@@ -536,7 +536,9 @@ def _write(result: Iterable[bytes], response: ResponseWriter) -> None:
 
 
 def _log_refusal(client: str, error: RequestError, request_id: str) -> None:
-    server_logger.info("request from %s refused: %s (%s)", client, error, request_id)
+    # At debug, as gunicorn logs invalid requests: its access line already records every
+    # refusal with its status, and a client sending junk must not fill the server log (#21).
+    server_logger.debug("request from %s refused: %s (%s)", client, error, request_id)
     if error.detail:  # the parser's own words: for debugging, never for the client
         server_logger.debug("request %s: the parser said: %s", request_id, error.detail)
 

@@ -58,9 +58,10 @@ def tls_server(
     directory = tmp_path_factory.mktemp("tls_server")
     write_module(directory, "rawapp.py", RAW_APP)
     cert, key = certificate
+    # At debug level: a refused request's reason is logged there (test_plain_http_...).
     server = ServerProcess(
         ["--port", "0", "rawapp:app", "--workers", "1", "--certfile", str(cert),
-         "--keyfile", str(key), "--header-timeout", "1"],
+         "--keyfile", str(key), "--header-timeout", "1", "--log-level", "debug"],
         directory,
     )  # fmt: skip
     yield server

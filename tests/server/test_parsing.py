@@ -13,9 +13,19 @@ import json
 import re
 import socket
 import time
+from pathlib import Path
 
 import pytest
-from serving import REPO, Reader, ServerProcess, exchange, read_all
+from serving import (
+    RAW_APP,
+    REPO,
+    Reader,
+    ServerProcess,
+    StartServer,
+    exchange,
+    read_all,
+    write_module,
+)
 
 from microback.server.parsing import METHODS
 
@@ -466,12 +476,16 @@ def test_malformed_targets_only_get_4xx(http_server: ServerProcess) -> None:
     answers = {}
     for target in _malformed_targets():
         raw = f"GET {target} HTTP/1.1\r\n{HOST}\r\n".encode("latin-1")
-        answers[target] = exchange(http_server, raw)[:12]
+        answers[target] = exchange(http_server, raw)
 
-    not_4xx = {t: a for t, a in answers.items() if not re.fullmatch(rb"HTTP/1\.1 4\d\d", a)}
+    not_4xx = {t: a for t, a in answers.items() if not re.match(rb"HTTP/1\.1 4\d\d ", a)}
     assert len(answers) > 700
     assert not not_4xx, not_4xx
-    http_server.wait_for_line(r"refused: 400 malformed IPv6 address in the request target")
+    assert answers["http://[zz]/"].endswith(
+        b"400 Bad Request: malformed IPv6 address in the request target\n"
+    )
+    last = _request_id(list(answers.values())[-1])
+    http_server.wait_for_line(re.escape(last))  # its access line: the log is read up to there
     assert not [line for line in http_server.lines[logged_before:] if "Traceback" in line]
 
 
@@ -487,13 +501,52 @@ def test_every_method_the_server_parses_reaches_the_app(http_server: ServerProce
     assert all(f"`{method}`" in documented for method in METHODS)
 
 
-def test_refusal_is_logged_as_one_access_line_and_a_reason(http_server: ServerProcess) -> None:
-    exchange(http_server, b"GET /framing/logged HTTP/1.1\r\n\r\n")
+def test_refusal_at_the_default_level_is_its_access_line_alone(http_server: ServerProcess) -> None:
+    # A client sending junk must not fill the server log: its access line records the refusal.
+    request_id = _request_id(exchange(http_server, b"GET /framing/logged HTTP/1.1\r\n\r\n"))
 
-    http_server.wait_for_line(r"refused: 400 HTTP/1\.1 requires exactly one Host header")
-    line = http_server.wait_for_line(r'"path": "/framing/logged"').string
-    entry = json.loads(line)
+    access = http_server.wait_for_line(r'"path": "/framing/logged"').string
+    entry = json.loads(access)
     assert (entry["status"], entry["method"], entry["bytes"]) == (400, "GET", 0)
+    assert entry["request_id"] == request_id
+    # The reason would have been logged before the access line, by the same worker.
+    assert [line for line in http_server.lines if request_id in line] == [access]
+    assert not [line for line in http_server.lines if "refused:" in line]
+
+
+def test_refusal_at_debug_level_is_one_line_beside_its_access_line(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    write_module(tmp_path, "rawapp.py", RAW_APP)
+    server = start_server("rawapp:app", "--log-level", "debug", "--access-log-format", "json")
+    refusals = {
+        b"GET /framing/logged HTTP/1.1\r\n\r\n": "HTTP/1.1 requires exactly one Host header",
+        f"GET http://[::1/framing/logged HTTP/1.1\r\n{HOST}\r\n".encode(): (
+            "malformed host or port in the request target"
+        ),
+        f"GET http://[zz]/framing/logged HTTP/1.1\r\n{HOST}\r\n".encode(): (
+            "malformed IPv6 address in the request target"
+        ),
+    }
+
+    for raw, reason in refusals.items():
+        request_id = _request_id(exchange(server, raw))
+
+        access = server.wait_for_line(rf'"request_id": "{re.escape(request_id)}"').string
+        assert json.loads(access)["status"] == 400
+        refusal, logged_access = [line for line in server.lines if request_id in line]
+        assert logged_access == access
+        assert re.search(
+            rf"DEBUG microback\.server: request from 127\.0\.0\.1 refused: "
+            rf"400 {re.escape(reason)} \({re.escape(request_id)}\)$",
+            refusal,
+        ), refusal
+
+
+def _request_id(answer: bytes) -> str:
+    match = re.search(rb"\r\nX-Request-ID: (\S+)\r\n", answer)
+    assert match, answer
+    return match.group(1).decode()
 
 
 def test_leading_whitespace_in_content_length_is_optional_whitespace(
