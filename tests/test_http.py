@@ -400,6 +400,9 @@ def test_the_short_constructor_makes_what_werkzeugs_makes(args, kwargs):
         {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "12"},
         {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "-3"},
         {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": "12", "HTTP_TRANSFER_ENCODING": "chunked"},
+        {"HTTP_COOKIE": "theme=dark; lang=en; session=eyJ2IjoxfQ.aw_RbQ.U6CFNvr-M0EB7v"},
+        {"HTTP_COOKIE": 'a="quo\\"ted\\054"; a=2; ;=x; b; c=caf\xc3\xa9;;d = e '},
+        {"HTTP_COOKIE": ""},
     ],
 )
 def test_requests_read_the_environ_as_werkzeug_does(environ):
@@ -417,6 +420,8 @@ def test_requests_read_the_environ_as_werkzeug_does(environ):
     ):  # fmt: skip
         assert getattr(ours, name) == getattr(theirs, name), name
     assert list(ours.headers) == list(theirs.headers)
+    assert type(ours.cookies) is type(theirs.cookies)
+    assert list(ours.cookies.items(multi=True)) == list(theirs.cookies.items(multi=True))
     assert ours.environ["werkzeug.request"] is ours
 
 

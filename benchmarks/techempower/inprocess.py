@@ -2,6 +2,7 @@
 
     python benchmarks/techempower/inprocess.py                   # ~1.5 minutes
     python benchmarks/techempower/inprocess.py --samples 3 --seconds 0.1 --no-save
+    python benchmarks/techempower/inprocess.py --scenario "cookies + session" --no-save
 
 The same five implementations as the HTTP suite (raw WSGI routes with a dict and a regex of
 its own), each with these routes: ``/json``, ``/users/<int>`` (a param route), ``/session``
@@ -424,7 +425,15 @@ def main() -> None:
         default="wall",
         help="cpu: this process's CPU time, which other work on a shared host does not add to",
     )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=[*SCENARIOS, *MICROBACK_ONLY],
+        help="run only this scenario (repeat for more); all by default",
+    )
     options = parser.parse_args()
+    chosen = set(options.scenario or [*SCENARIOS, *MICROBACK_ONLY])
+    scenarios = {name: spec for name, spec in SCENARIOS.items() if name in chosen}
 
     frameworks = []
     apps: dict[tuple[str, int], WSGIApp] = {}
@@ -441,7 +450,7 @@ def main() -> None:
     timing = (options.samples, options.seconds, CLOCKS[options.clock])
     print(f"µs per call ({options.clock} clock), best of {options.samples} x {options.seconds}s")
     print(f"{'scenario':22}" + "".join(f"{LABELS[f]:>11}" for f in frameworks))
-    for scenario, (routes, _, _) in SCENARIOS.items():
+    for scenario, (routes, _, _) in scenarios.items():
         line = f"{scenario:22}"
         for name in frameworks:
             app = apps[(name, routes)]
@@ -450,26 +459,29 @@ def main() -> None:
             summary.append({"scenario": scenario, "framework": name, "us": round(us, 2)})
             line += f"{us:11.1f}"
         print(line, flush=True)
-    if "microback" in frameworks:
+    if "microback" in frameworks and chosen & set(MICROBACK_ONLY):
         with tempfile.TemporaryDirectory() as directory:
             for scenario, app in microback_only_apps(Path(directory)).items():
+                if scenario not in chosen:
+                    continue
                 us = microseconds(app, prepare("microback", app, scenario), *timing)
                 summary.append(
                     {"scenario": scenario, "framework": "microback", "us": round(us, 2)}
                 )
                 column = frameworks.index("microback")
                 print(f"{scenario:22}" + f"{'-':>11}" * column + f"{us:11.1f}")
-            template = next(r["us"] for r in summary if r["scenario"] == FORTUNES_TEMPLATE)
-            by_hand = next(r["us"] for r in summary if r["scenario"] == FORTUNES_BY_HAND)
-            print(
-                f"\nthe fortunes template costs {template - by_hand:+.1f} µs a request "
-                f"({template / by_hand:.2f}x the page built by hand)"
-            )
+            if {FORTUNES_TEMPLATE, FORTUNES_BY_HAND} <= chosen:
+                template = next(r["us"] for r in summary if r["scenario"] == FORTUNES_TEMPLATE)
+                by_hand = next(r["us"] for r in summary if r["scenario"] == FORTUNES_BY_HAND)
+                print(
+                    f"\nthe fortunes template costs {template - by_hand:+.1f} µs a request "
+                    f"({template / by_hand:.2f}x the page built by hand)"
+                )
 
     by = {(r["scenario"], r["framework"]): r["us"] for r in summary}
     if "microback" in frameworks:
         print("\nmicroback's speed relative to each (their µs / microback's µs)")
-        for scenario in SCENARIOS:
+        for scenario in scenarios:
             ours = by[(scenario, "microback")]
             print(
                 f"{scenario:22}"

@@ -1,7 +1,8 @@
 """Sessions in a signed cookie: ``request.session``, saved when it changes.
 
-The default session lives entirely in the cookie, signed with itsdangerous (HMAC-SHA256),
-so any number of processes and hosts can serve the same user with only the shared secret.
+The default session lives entirely in the cookie, signed in itsdangerous's format
+(HMAC-SHA256; see ``cookie_signing``), so any number of processes and hosts can serve the
+same user with only the shared secret.
 The cookie is signed, not encrypted: the user can read what is in it, so keep secrets out.
 A cookie that is tampered with, expired, truncated or signed for another purpose is treated
 as no cookie at all — an empty session and a normal response.
@@ -9,16 +10,15 @@ as no cookie at all — an empty session and a normal response.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response as _WerkzeugResponse
 
 from ..app import App
-from ..http import Request, add_vary, json_dumps, json_loads
+from ..http import Request, add_vary, json_dumps
 from ..http.set_cookie import CookieHeader
+from .cookie_signing import CookieSigner
 
 __all__ = ["CookieSessions", "Session", "SessionStore", "SessionTooLarge"]
 
@@ -48,18 +48,6 @@ def default_cookie_name(secure: bool | None, domain: str | None, path: str) -> s
 
 class SessionTooLarge(ValueError):
     """The session no longer fits in a cookie; store the data elsewhere and keep an id."""
-
-
-class _JSONSerializer:
-    """JSON for itsdangerous: compact, and never pickle (a forged pickle runs code)."""
-
-    @staticmethod
-    def dumps(value: Any) -> str:
-        return json_dumps(value)
-
-    @staticmethod
-    def loads(value: str | bytes) -> Any:
-        return json_loads(value)
 
 
 class Session(dict[str, Any]):
@@ -252,13 +240,7 @@ class CookieSessions(SessionStore):
         keys = list(secret_keys) if secret_keys else app.secret_keys_for("session cookies")
         if any(not key for key in keys):
             raise ValueError("session secret keys must not be empty")
-        # itsdangerous signs with the *last* key and verifies with all of them.
-        self._serializer = URLSafeTimedSerializer(
-            list(reversed(keys)),
-            salt=salt,
-            serializer=_JSONSerializer,
-            signer_kwargs={"digest_method": hashlib.sha256},
-        )
+        self._signer = CookieSigner(keys, salt=salt)
         super().__init__(
             app,
             cookie_name=cookie_name,
@@ -273,17 +255,14 @@ class CookieSessions(SessionStore):
         """Read the session from the request's cookie; anything invalid is an empty session."""
         raw = self.cookie(request)
         if raw:
-            try:
-                data = self._serializer.loads(raw, max_age=self.max_age)
-            except (BadSignature, ValueError):
-                data = None
+            data = self._signer.loads(raw, max_age=self.max_age)
             if isinstance(data, dict):
                 return Session(data, self, is_new=False)
         return Session({}, self, is_new=True)
 
     def dumps(self, session: dict[str, Any]) -> str:
         """Sign ``session`` into a cookie value."""
-        return self._serializer.dumps(dict(session))
+        return self._signer.dumps(session)
 
     def check_size(self, session: dict[str, Any]) -> None:
         """Raise :class:`SessionTooLarge` if ``session`` would not fit in the cookie.
@@ -292,7 +271,7 @@ class CookieSessions(SessionStore):
         A session whose JSON fits even uncompressed, base64-encoded and signed does not need
         signing to know that; only one near the limit is signed to be measured exactly.
         """
-        plain = len(_JSONSerializer.dumps(dict(session)).encode())
+        plain = len(json_dumps(session).encode())
         if plain * 4 // 3 + _SIGNING_ALLOWANCE <= MAX_COOKIE_BYTES:
             return
         size = len(self.dumps(session))

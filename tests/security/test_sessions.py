@@ -1,11 +1,13 @@
+import hashlib
 import logging
 import secrets
 import time
 
 import pytest
-from itsdangerous import URLSafeTimedSerializer
+from itsdangerous import TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
 
 from microback import App
+from microback.http import json_dumps, json_loads
 from microback.security import CookieSessions, SessionTooLarge
 from microback.testing import TestClient
 
@@ -88,18 +90,41 @@ def test_requests_that_do_not_touch_the_session_set_nothing(session_app):
     assert cookie_header(client.get("/get")) == []  # read but unchanged: no new cookie
 
 
-def cookie_for(value, *, secret=SECRET, salt="microback.session"):
-    import hashlib
+class _MicrobackJSON:
+    """The JSON sessions were signed with through itsdangerous before cookie_signing."""
 
-    from microback.security.sessions import _JSONSerializer
+    dumps = staticmethod(json_dumps)
+    loads = staticmethod(json_loads)
 
-    serializer = URLSafeTimedSerializer(
+
+def cookie_for(value, *, secret=SECRET, salt="microback.session", age=0, timed=True):
+    """A cookie as itsdangerous signs it, configured as sessions were before cookie_signing;
+    signed ``age`` seconds ago."""
+
+    class Signer(TimestampSigner):
+        def get_timestamp(self):
+            return int(time.time()) - age
+
+    kind = URLSafeTimedSerializer if timed else URLSafeSerializer
+    serializer = kind(
         secret,
         salt=salt,
-        serializer=_JSONSerializer,
+        serializer=_MicrobackJSON,
+        signer=Signer if timed else None,
         signer_kwargs={"digest_method": hashlib.sha256},
     )
     return serializer.dumps(value)
+
+
+def _with_payload_of(good, other):
+    """``good`` with the payload of ``other`` and ``good``'s timestamp and signature."""
+    return other.split(".")[0] + good[good.index(".") :]
+
+
+def _with_timestamp_of(good, other):
+    """``good`` with the timestamp of ``other`` and ``good``'s payload and signature."""
+    payload, _, signature = good.split(".")
+    return f"{payload}.{other.split('.')[1]}.{signature}"
 
 
 @pytest.mark.parametrize(
@@ -115,6 +140,16 @@ def cookie_for(value, *, secret=SECRET, salt="microback.session"):
         pytest.param(lambda good: cookie_for({"user": 1}, salt="reset"), id="foreign salt"),
         pytest.param(lambda good: cookie_for(["not", "a", "dict"]), id="not a dict"),
         pytest.param(lambda good: "é\x00;" * 10, id="binary junk"),
+        pytest.param(
+            lambda good: _with_payload_of(good, cookie_for({"user": 2})), id="tampered payload"
+        ),
+        pytest.param(
+            lambda good: _with_timestamp_of(good, cookie_for({"user": 1}, age=99)),
+            id="tampered timestamp",
+        ),
+        pytest.param(lambda good: cookie_for({"user": 1}, timed=False), id="no timestamp"),
+        pytest.param(lambda good: cookie_for({"user": 1}, age=-120), id="from the future"),
+        pytest.param(lambda good: "." + good, id="payload marked compressed"),
     ],
 )
 def test_bad_cookies_are_an_empty_session(session_app, cookie, caplog):
@@ -131,15 +166,11 @@ def test_bad_cookies_are_an_empty_session(session_app, cookie, caplog):
 
 
 def test_expired_cookie_is_an_empty_session():
-    app, sessions = make_app(max_age=60)
+    app, _ = make_app(max_age=60)
     client = TestClient(app)
-    old = sessions._serializer.dumps({"user": 1})
-    assert client.get("/get", headers={"Cookie": f"session={old}"}).json["session"] == {"user": 1}
-    # Sign as if 61 seconds ago.
-    signer = sessions._serializer.make_signer()
-    signer.get_timestamp = lambda: int(time.time()) - 61
-    payload = sessions._serializer.dump_payload({"user": 1})
-    expired = signer.sign(payload).decode()
+    fresh = {"Cookie": f"session={cookie_for({'user': 1}, age=50)}"}
+    assert client.get("/get", headers=fresh).json["session"] == {"user": 1}
+    expired = cookie_for({"user": 1}, age=61)
     assert client.get("/get", headers={"Cookie": f"session={expired}"}).json == {
         "session": {},
         "new": True,
