@@ -4,8 +4,9 @@ Sessions were signed with itsdangerous's ``URLSafeTimedSerializer`` (HMAC-SHA256
 derived from each secret key and the salt). Measured (benchmarks/README.md, issue 19), it was
 most of a request that reads and rewrites a cookie session: every call builds a new
 ``Signer``, derives the key again (a SHA-256), passes the value through some twenty Python
-calls, and ``zlib.compress`` sets up a 256 KB deflate state (an ``mmap`` on Linux) for every
-cookie written, even a 12-byte one, to learn whether it shrinks.
+calls, and ``zlib.compress`` sets up a 256 KB deflate state for every cookie written, even
+a 12-byte one, to learn whether it shrinks (3 to 50 µs on the loaded host, depending on
+whether the allocator maps that memory anew).
 
 :class:`CookieSigner` writes and reads the same format::
 
@@ -42,8 +43,8 @@ from ..http import json_dumps, json_loads
 __all__ = ["CookieSigner"]
 
 # zlib's settings for the payload: level 6 as zlib.compress, a 16 KB window and a smaller
-# hash table, whose state takes ~75 KB rather than ~260 KB to set up (2 µs against 11-50 µs
-# measured); on session-sized JSON (up to 12 KB tried) the output is no longer.
+# hash table, whose state takes ~75 KB rather than ~260 KB to set up (2 µs where
+# zlib.compress took 11-50 µs); on session-sized JSON (up to 12 KB tried) it is no longer.
 _COMPRESSION = (6, zlib.DEFLATED, 14, 4)
 
 
