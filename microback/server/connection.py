@@ -27,7 +27,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import count
 from typing import TYPE_CHECKING, Any
@@ -40,7 +40,7 @@ from ._gevent import wrapped_socket
 from .access_log import access_logger, log_access
 from .body import EMPTY_BODY, EmptyBody, RequestBody
 from .config import ServerConfig
-from .context import bind
+from .context import binder
 from .environ import connection_environ, request_environ
 from .errors import ClientError, RequestError
 from .limits import Limits
@@ -87,10 +87,9 @@ class RequestIds:
 
     def __init__(self) -> None:
         self.prefix = os.urandom(5).hex() + "-"
-        self._counter = count(1)
-
-    def next(self) -> str:
-        return f"{self.prefix}{next(self._counter):x}"
+        #: The next id: ``prefix-1``, ``prefix-2``, ... in hexadecimal; a C-level iterator,
+        #: so that taking one costs no Python call.
+        self.next: Callable[[], str] = map((self.prefix + "{:x}").format, count(1)).__next__
 
 
 @dataclass
@@ -145,6 +144,7 @@ class Connection:
 
     def serve(self) -> None:
         """Answer requests until the client leaves, a request fails, or the server stops."""
+        self._bind = binder()  # in the greenlet that serves the connection
         try:
             self._serve()
         except ConnectionLost:
@@ -182,31 +182,29 @@ class Connection:
         """Read more of the next request head; return False when the connection should end."""
         parser = self.parser
         limits = self.site.limits
-        connections = self.site.connections
         idle = not parser.in_head
+        remaining = 0.0
         if idle:
-            # A stopping server waits here as usual, up to the keep-alive timeout, and answers
-            # the request that comes (with Connection: close): the client may be sending it
-            # right now, and one that does not retry would lose it to a close.
-            self._settimeout(limits.header_timeout if self._fresh else limits.keepalive_timeout)
             self._head_bytes = 0
         else:
             remaining = parser.head_started + limits.header_timeout - time.monotonic()
             if remaining <= 0:
                 self._refuse(_head_timeout(limits), None)
                 return False
-            self._settimeout(remaining)
-        # Registered while waiting, so that a full server can close it for a new client.
-        waiting = connections.idle if idle and not self._fresh else connections.heads
-        waiting[self] = None
-        try:
-            data = self.sock.recv(RECV_SIZE)
-        except TimeoutError:
-            if parser.in_head:
-                self._refuse(_head_timeout(limits), None)
-            return False  # an idle connection past its timeout closes without a word
-        finally:
-            waiting.pop(self, None)
+        raw = self._raw
+        data: bytes | None = None
+        if raw is not None:
+            # Most reads find the next request already there (the loop served the other
+            # connections meanwhile): read it without waiting, so without the timeout, the
+            # registry and gevent's wrapper. The deadline above was checked all the same.
+            try:
+                data = raw.recv(RECV_SIZE)
+            except BlockingIOError:
+                data = None
+        if data is None:
+            data = self._wait_and_receive(idle, remaining)
+            if data is None:
+                return False
         if self._evicted:
             self._refuse(_EVICTED, None)
             # No lingering over what the client still sends: the place is for another client.
@@ -219,6 +217,32 @@ class Connection:
         self._head_bytes += len(data)
         parser.feed(data)
         return True
+
+    def _wait_and_receive(self, idle: bool, remaining: float) -> bytes | None:
+        """Wait for the client: idle up to the keep-alive (or, before the first request, the
+        header) timeout, within a head the *remaining* seconds of its deadline. None when the
+        wait ran out."""
+        limits = self.site.limits
+        parser = self.parser
+        if idle:
+            # A stopping server waits here as usual, up to the keep-alive timeout, and answers
+            # the request that comes (with Connection: close): the client may be sending it
+            # right now, and one that does not retry would lose it to a close.
+            self._settimeout(limits.header_timeout if self._fresh else limits.keepalive_timeout)
+        else:
+            self._settimeout(remaining)
+        # Registered while waiting, so that a full server can close it for a new client.
+        connections = self.site.connections
+        waiting = connections.idle if idle and not self._fresh else connections.heads
+        waiting[self] = None
+        try:
+            return self.sock.recv(RECV_SIZE)
+        except TimeoutError:
+            if parser.in_head:
+                self._refuse(_head_timeout(limits), None)
+            return None  # an idle connection past its timeout closes without a word
+        finally:
+            waiting.pop(self, None)
 
     def _fill_body(self, message: Message) -> None:
         """Read more of *message*'s body (for ``wsgi.input``); failures go on the message.
@@ -264,7 +288,11 @@ class Connection:
         """Run the application for *message* and send its response; return keep-alive."""
         site = self.site
         started = time.monotonic()
-        request_id = self._request_id(message)
+        given = message.request_id  # the client's, if it is a valid one
+        if given is not None and _REQUEST_ID(given):
+            request_id = given.decode("ascii")
+        else:
+            request_id = site.request_ids.next()
         wsgi_input: RequestBody | EmptyBody
         if message.complete and not message.body:
             wsgi_input = EMPTY_BODY
@@ -303,6 +331,7 @@ class Connection:
         keep_alive = True
         slots = site.app_slots
         slots.acquire()  # waits while the app already runs --max-concurrent-requests requests
+        bind = self._bind
         bind(environ)  # log records and blocked-loop warnings name this request
         app_started = time.monotonic()
         try:
@@ -401,12 +430,6 @@ class Connection:
         response.close = True
         self._send(refusal_response(error.status_line, error.reason, request_id))
         return False
-
-    def _request_id(self, message: Message) -> str:
-        given = message.request_id
-        if given is not None and _REQUEST_ID(given):
-            return given.decode("ascii")
-        return self.site.request_ids.next()
 
     # -- sending and closing
 

@@ -2,7 +2,8 @@
 
 Each connection runs in its own greenlet, and a request is served wholly in its connection's
 greenlet, so the greenlet is the request's context: :func:`bind` hangs the request's environ
-on it while the application runs (one attribute set, no lookup table to clean), and code that
+on it while the application runs (one attribute set, no lookup table to clean;
+:func:`binder`), and code that
 runs in that greenlet (a log record being made) or that looks at it from outside (gevent's
 monitor thread, which sees which greenlet holds the loop) finds the request there.
 
@@ -20,6 +21,8 @@ it), so records made by the job carry ``job_id`` and the request's ``request_id`
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from greenlet import getcurrent
@@ -31,6 +34,16 @@ ATTRIBUTE = "microback_environ"
 def bind(environ: dict[str, Any] | None) -> None:
     """Mark the current greenlet as serving the request of *environ* (``None``: none)."""
     setattr(getcurrent(), ATTRIBUTE, environ)
+
+
+def binder() -> Callable[[dict[str, Any] | None], None]:
+    """:func:`bind` for the current greenlet, whichever greenlet later calls it.
+
+    Made once per connection: a connection serves all its requests in its own greenlet, and
+    the function made here is a single C call (no greenlet lookup, no Python frame), twice
+    per request.
+    """
+    return partial(setattr, getcurrent(), ATTRIBUTE)
 
 
 def environ_of(greenlet: Any) -> dict[str, Any] | None:

@@ -452,7 +452,11 @@ class RequestParser:
         value = value.rstrip(_OWS)  # llhttp strips the leading whitespace only
         message.headers.append((name, value))
         lowered = name.lower()
-        if lowered in _SPECIAL:
+        if lowered == _HOST:  # on every request: counted here, without a call
+            message.host_count += 1
+            if message.host_count > 1:
+                raise bad_request("more than one Host header")
+        elif lowered in _SPECIAL:
             _special_header(message, lowered, value)
 
     def on_headers_complete(self) -> None:
@@ -518,10 +522,6 @@ def _special_header(message: Message, lowered: bytes, value: bytes) -> None:
                 name = coding.decode("latin-1") or "(empty)"
                 raise RequestError(501, f"transfer coding {name!r} is not supported")
         message.chunked = True  # llhttp refuses chunked twice
-    elif lowered == _HOST:
-        message.host_count += 1
-        if message.host_count > 1:
-            raise bad_request("more than one Host header")
     elif lowered == _EXPECT:
         message.expect_continue = value.lower() == b"100-continue"
     elif lowered == _REQUEST_ID:

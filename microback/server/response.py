@@ -128,6 +128,7 @@ class ResponseWriter:
         "close",
         "code",
         "content_length",
+        "has_body",
         "head",
         "head_sent",
         "short",
@@ -154,6 +155,8 @@ class ResponseWriter:
         self.close = not keep_alive
         self.status: str | None = None
         self.code = 0
+        #: The status allows a body (not 1xx, 204 or 304); set by start_response.
+        self.has_body = False
         self.head = b""  # status line and the application's headers, checked and encoded
         self.content_length: int | None = None
         self.head_sent = False
@@ -233,7 +236,8 @@ class ResponseWriter:
         if own_request_id:
             self._extra = b""
         self.status = status
-        self.code = int(status[:3])
+        self.code = code = int(status[:3])
+        self.has_body = code >= 200 and code != 204 and code != 304
         self.head = head
         self.content_length = length
         if close:
@@ -268,7 +272,7 @@ class ResponseWriter:
             self.content_length is not None
             and self.body_bytes < self.content_length
             and not self._head_request
-            and self._has_body()
+            and self.has_body
         ):
             server_logger.warning(
                 "response body shorter (%d bytes) than its Content-Length (%d); "
@@ -279,10 +283,6 @@ class ResponseWriter:
             self.short = True
             self.close = True
 
-    def _has_body(self) -> bool:
-        code = self.code
-        return code >= 200 and code != 204 and code != 304
-
     def _send_head(self, data: bytes, total: int | None) -> None:
         """Send the head and the first *data*; *total* is the whole body's length if known."""
         if self.status is None:
@@ -291,7 +291,7 @@ class ResponseWriter:
             self._before_head()
         self.head_sent = True
         head = self.head
-        has_body = self._has_body()
+        has_body = self.has_body
         framing = b""
         if self.content_length is None and has_body:
             if total is not None and (total or not self._head_request):
@@ -318,10 +318,14 @@ class ResponseWriter:
             self._send(head + b"%x\r\n" % len(data) + data + b"\r\n")
             self.body_bytes += len(data)
             return
-        self._send(head + self._fit(data))
+        if self.content_length is not None and len(data) > self.content_length:
+            data = self._fit(data)
+        else:  # nothing to cut: count it here, without a call
+            self.body_bytes += len(data)
+        self._send(head + data)
 
     def _send_part(self, data: bytes) -> None:
-        if not data or self._head_request or not self._has_body():
+        if not data or self._head_request or not self.has_body:
             return
         if self.chunked:
             self._send(b"%x\r\n" % len(data) + data + b"\r\n")
