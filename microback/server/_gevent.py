@@ -14,7 +14,7 @@ from typing import Any
 import gevent
 import gevent.socket
 
-__all__ = ["catch_sigchld", "raw_socket", "wrapped_socket"]
+__all__ = ["catch_sigchld", "raw_socket", "wait_readable", "wrapped_socket"]
 
 
 def raw_socket(sock: Any) -> socket.socket:
@@ -33,6 +33,16 @@ def wrapped_socket(sock: Any) -> socket.socket | None:
     A first ``send()`` straight on it skips the loop when the kernel takes the bytes at once.
     """
     return raw_socket(sock) if type(sock) is gevent.socket.socket else None
+
+
+def wait_readable(sock: Any) -> None:
+    """Wait until the gevent socket *sock* is readable, within its timeout (else TimeoutError).
+
+    What gevent's ``recv()`` waits with (``_wait`` on its ``_read_event``), without the read it
+    tries first: a caller whose read on the real socket has just failed would pay for a
+    second failed system call.
+    """
+    sock._wait(sock._read_event)
 
 
 def catch_sigchld() -> None:

@@ -36,7 +36,7 @@ import gevent
 import gevent.socket
 from gevent.lock import BoundedSemaphore
 
-from ._gevent import wrapped_socket
+from ._gevent import wait_readable, wrapped_socket
 from .access_log import access_logger, log_access
 from .body import EMPTY_BODY, EmptyBody, RequestBody
 from .config import ServerConfig
@@ -236,6 +236,14 @@ class Connection:
         waiting = connections.idle if idle and not self._fresh else connections.heads
         waiting[self] = None
         try:
+            if self._raw is not None:
+                # _receive has just tried the real socket: wait, then read it once more.
+                wait_readable(self.sock)
+                with contextlib.suppress(BlockingIOError):  # woken with nothing to read
+                    return self._raw.recv(RECV_SIZE)
+                if not idle:  # wait again (rare), but not past the head's deadline
+                    deadline = parser.head_started + limits.header_timeout
+                    self._settimeout(max(deadline - time.monotonic(), 0.001))
             return self.sock.recv(RECV_SIZE)
         except TimeoutError:
             if parser.in_head:

@@ -15,7 +15,7 @@ import gevent.monkey
 import gevent.socket
 import pytest
 
-from microback.server._gevent import catch_sigchld, raw_socket, wrapped_socket
+from microback.server._gevent import catch_sigchld, raw_socket, wait_readable, wrapped_socket
 
 blocking_sleep = gevent.monkey.get_original("time", "sleep")
 
@@ -36,6 +36,25 @@ def test_raw_socket_is_the_real_non_waiting_socket_under_gevents():
         gevent.sleep(0.01)
         raw.shutdown(socket.SHUT_RD)
         assert reader.get(timeout=5) == b""
+    finally:
+        left.close()
+        right.close()
+
+
+def test_wait_readable_waits_within_the_socket_timeout_and_reads_nothing():
+    left, right = gevent.socket.socketpair()
+    try:
+        left.settimeout(0.05)
+        with pytest.raises(TimeoutError):
+            wait_readable(left)
+        left.settimeout(5)
+        gevent.spawn_later(0.01, right.sendall, b"xy")
+        wait_readable(left)
+        assert raw_socket(left).recv(8) == b"xy"  # nothing was read while waiting
+        # A shutdown of the real socket (how the server wakes a reader) ends the wait too.
+        gevent.spawn_later(0.01, raw_socket(left).shutdown, socket.SHUT_RD)
+        wait_readable(left)
+        assert raw_socket(left).recv(8) == b""
     finally:
         left.close()
         right.close()
