@@ -19,13 +19,15 @@ Each server runs ``apps.py`` pinned to CPU 0, as in ``compare.py`` (access logs 
   added: SIGUSR1 starts the profile, SIGUSR2 writes it); divided by the calls of
   ``Connection._handle``, one per request. Python functions and C functions (builtins and
   methods) are counted apart.
-- microback only, **shares of Python-level time**: ``py-spy record --nonblocking`` samples,
-  each charged to the innermost frame that belongs to one part: the parser (``parsing.py``
-  and llhttp under it), environ building, header writing (``response.py``), the app, socket
-  I/O (sending and receiving, gevent's socket methods), gevent's hub and switches, the
-  connection loop (the rest of ``connection.py``), the rest. cProfile's own times are not
-  used for shares: it slows Python calls, not system calls, and greenlet switches confuse
-  its clock.
+- microback only, **shares of the time in Python**: ``py-spy record --nonblocking --gil``
+  samples, only those taken while the server holds the GIL: a system call (``send``,
+  ``recv``, ``epoll_wait``) releases it, so waiting and the kernel's work are left out (perf's
+  kernel share is theirs). Each sample is charged to the innermost frame that belongs to one
+  part: the parser (``parsing.py`` and llhttp under it), environ building, header writing
+  (``response.py``), the app, socket I/O (the Python around the calls), gevent's loop
+  (libev, running callbacks: ``Hub.run``), gevent's switches and ``sleep``, the connection
+  loop (the rest of ``microback/server``), the rest. cProfile's own times are not used for
+  shares: it slows Python calls, not system calls, and greenlet switches confuse its clock.
 
 Needs wrk, perf and strace (``apt-get install -y wrk linux-perf strace``) and py-spy (a
 measuring tool only: ``pip install py-spy``); a missing one skips its measure with a message.
@@ -227,6 +229,12 @@ def _python_calls(served: Served, args: argparse.Namespace) -> dict[str, object]
         for (file, _, func), (_, ncalls, *_) in stats.items()
         if func == "_handle" and file.endswith("connection.py")
     )
+    # A read that waits starts a gevent Timeout (the socket's timeout): how many waited.
+    waits = sum(
+        ncalls
+        for (file, _, func), (_, ncalls, *_) in stats.items()
+        if func == "start_new" and file.endswith("gevent/timeout.py")
+    )
     python = builtin = 0
     rows = []
     for (file, line, func), (_, ncalls, *_) in stats.items():
@@ -240,12 +248,14 @@ def _python_calls(served: Served, args: argparse.Namespace) -> dict[str, object]
     rows.sort(reverse=True)
     print(f"  Python calls per request (cProfile, {requests} requests):")
     print(f"    {python / requests:.1f} Python functions, {builtin / requests:.1f} C functions")
+    print(f"    {waits / requests:.2f} reads that waited for the client (a gevent Timeout each)")
     for per, where in rows[:45]:
         print(f"    {per:6.2f}  {where}")
     return {
         "requests": requests,
         "python_functions": python / requests,
         "c_functions": builtin / requests,
+        "waits": waits / requests,
         "top": [[where, per] for per, where in rows[:40]],
     }
 
@@ -257,7 +267,7 @@ def _pyspy(served: Served, args: argparse.Namespace) -> dict[str, float]:
         return {}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "stacks.txt"
-        command = [pyspy, "record", "--nonblocking", "--format", "raw", "-r", "500"]
+        command = [pyspy, "record", "--nonblocking", "--gil", "--format", "raw", "-r", "500"]
         command += ["-o", str(out), "-p", str(served.process.pid)]
         _during_wrk(served, args, command)
         text = out.read_text() if out.exists() else ""
@@ -270,7 +280,7 @@ def _pyspy(served: Served, args: argparse.Namespace) -> dict[str, float]:
             by_part[_part(stack.split(";"))] += int(count)
     total = sum(by_part.values()) or 1
     shares = {part: 100.0 * n / total for part, n in by_part.most_common()}
-    print(f"  Python-level time by part (py-spy, {total} samples):")
+    print(f"  time holding the GIL, by part (py-spy --gil, {total} samples):")
     for part, share in shares.items():
         print(f"    {share:5.1f}%  {part}")
     return shares

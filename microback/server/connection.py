@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import gevent
 import gevent.socket
 from gevent.lock import BoundedSemaphore
+from greenlet import getcurrent
 
 from ._gevent import wait_readable, wrapped_socket
 from .access_log import access_logger, log_access
@@ -139,6 +140,7 @@ class Connection:
         self._input: RequestBody | EmptyBody | None = None
         self._response: ResponseWriter | None = None
         self._cut_short: str | None = None  # why the response in progress was cut short
+        self._keepalive_timer: Any = None  # see _wait_keepalive
 
     # -- the loop
 
@@ -173,7 +175,7 @@ class Connection:
             if not ready:
                 gevent.sleep(0)  # once per batch of responses; see the module docstring
 
-    def _settimeout(self, seconds: float) -> None:
+    def _settimeout(self, seconds: float | None) -> None:
         if self._timeout != seconds:
             self.sock.settimeout(seconds)
             self._timeout = seconds
@@ -224,10 +226,16 @@ class Connection:
         wait ran out."""
         limits = self.site.limits
         parser = self.parser
-        if idle:
+        # Between requests on a plain socket, the keep-alive timeout is the connection's own
+        # timer, started and stopped around each wait; otherwise the socket's timeout, which
+        # gevent makes a new timer of for each wait.
+        keepalive = idle and not self._fresh and self._raw is not None
+        if keepalive:
             # A stopping server waits here as usual, up to the keep-alive timeout, and answers
             # the request that comes (with Connection: close): the client may be sending it
             # right now, and one that does not retry would lose it to a close.
+            self._settimeout(None)
+        elif idle:
             self._settimeout(limits.header_timeout if self._fresh else limits.keepalive_timeout)
         else:
             self._settimeout(remaining)
@@ -238,12 +246,17 @@ class Connection:
         try:
             if self._raw is not None:
                 # _receive has just tried the real socket: wait, then read it once more.
-                wait_readable(self.sock)
+                if keepalive:
+                    self._wait_keepalive()
+                else:
+                    wait_readable(self.sock)
                 with contextlib.suppress(BlockingIOError):  # woken with nothing to read
                     return self._raw.recv(RECV_SIZE)
                 if not idle:  # wait again (rare), but not past the head's deadline
                     deadline = parser.head_started + limits.header_timeout
                     self._settimeout(max(deadline - time.monotonic(), 0.001))
+                elif keepalive:
+                    self._settimeout(limits.keepalive_timeout)
             return self.sock.recv(RECV_SIZE)
         except TimeoutError:
             if parser.in_head:
@@ -251,6 +264,19 @@ class Connection:
             return None  # an idle connection past its timeout closes without a word
         finally:
             waiting.pop(self, None)
+
+    def _wait_keepalive(self) -> None:
+        """Wait for the next request up to the keep-alive timeout (else TimeoutError)."""
+        timer = self._keepalive_timer
+        if timer is None:
+            # One libev timer for the connection's life, restarted for each wait.
+            timer = gevent.get_hub().loop.timer(self.site.limits.keepalive_timeout)
+            self._keepalive_timer = timer
+        timer.start(getcurrent().throw, TimeoutError)
+        try:
+            wait_readable(self.sock)
+        finally:
+            timer.stop()
 
     def _fill_body(self, message: Message) -> None:
         """Read more of *message*'s body (for ``wsgi.input``); failures go on the message.
@@ -538,6 +564,8 @@ class Connection:
             self._close()
 
     def _close(self) -> None:
+        if self._keepalive_timer is not None:
+            self._keepalive_timer.close()
         if self._evicted:
             self.site.connections.evicting -= 1  # whichever way the connection ended
         if not self._eof:
