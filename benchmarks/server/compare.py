@@ -126,8 +126,10 @@ def main() -> int:
         name, _, command = item.partition("=")
         commands[name] = command
     names = [name for name in args.servers.split(",") if installed(name)]
-    for name in args.command:
-        names.append(name.partition("=")[0])
+    for item in args.command:
+        name = item.partition("=")[0]
+        if name not in names:  # named in --servers too: measured once, where it was named
+            names.append(name)
     endpoints = args.endpoints.split(",")
 
     unpinned = [name for name in names if not _pinned(name, pin)]
