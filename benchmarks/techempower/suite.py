@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import html
 import importlib
+import os
 from typing import Any
 
 ROWS = 10_000
 MAX_QUERIES = 500
-POOL_SIZE = 20  # microback.db's default max_connections
+#: microback.db's default max_connections; ``BENCH_POOL_SIZE`` sets another for every framework
+#: (benchmarks/server/README.md, "The /db tail").
+POOL_SIZE = int(os.environ.get("BENCH_POOL_SIZE", "20"))
 POOL_TIMEOUT = 5  # seconds; microback.db's default pool_timeout
 STALE_TIMEOUT = 600  # seconds; microback.db's default stale_timeout
 
