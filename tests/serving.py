@@ -14,6 +14,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -601,3 +602,20 @@ class Load:
 
     def answers_since(self, moment: float) -> list[dict[str, Any]]:
         return [answer for at, answer in list(self.answers) if at >= moment]
+
+
+def self_signed_certificate(directory: Path, name: str, host: str) -> tuple[Path, Path]:
+    """A certificate and key for *host* (an IP address or a DNS name), valid for two days."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is not installed (apt-get install -y openssl)")
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    kind = "IP" if host.replace(".", "").isdigit() or ":" in host else "DNS"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
+         "-subj", f"/CN={host}", "-addext", f"subjectAltName={kind}:{host}"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key

@@ -10,7 +10,6 @@ import shutil
 import signal
 import socket
 import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,32 +22,18 @@ from serving import (
     http_request,
     read_response,
     run_microback,
+    self_signed_certificate,
     stderr_lines,
     write_module,
 )
-
-
-def _make_certificate(directory: Path, name: str) -> tuple[Path, Path]:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("the openssl command is not installed (apt-get install -y openssl)")
-    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
 
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """``server.pem`` and ``server.key``, with ``other.pem`` and ``other.key`` beside them."""
     directory = tmp_path_factory.mktemp("certificate")
-    _make_certificate(directory, "other")
-    return _make_certificate(directory, "server")
+    self_signed_certificate(directory, "other", "127.0.0.1")
+    return self_signed_certificate(directory, "server", "127.0.0.1")
 
 
 @pytest.fixture(scope="module")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import http.server
-import shutil
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
+from serving import self_signed_certificate
 
 from microback import App
 from microback.db import Database
@@ -211,17 +210,7 @@ def test_send_can_refuse_internal_addresses(receiver) -> None:
 def tls_receiver(tmp_path) -> Iterator[tuple[http.server.HTTPServer, ssl.SSLContext]]:
     """An HTTPS receiver on loopback whose certificate names only ``localhost``, and a client
     context that trusts it."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("the openssl command is not installed (apt-get install -y openssl)")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed_certificate(tmp_path, "receiver", "localhost")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     server.received, server.statuses, server.delay = [], [], 0.0  # type: ignore[attr-defined]
     server.handle_error = lambda *args: None  # type: ignore[method-assign] (refused clients)
