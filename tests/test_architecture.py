@@ -387,6 +387,9 @@ def _uses_outside(dependency: str, pattern: str, seam: str | None) -> dict[str, 
     return {file: lines for file, lines in uses.items() if lines}
 
 
+# The two scans of every dependency's source take ~25 s: run with the slow suites (.ci/run), so
+# the README's test command stays well under five minutes.
+@pytest.mark.slow
 @pytest.mark.parametrize(("dependency", "pattern", "seam"), SEAMS, ids=[s[0] for s in SEAMS])
 def test_private_names_of_a_dependency_only_in_its_seam(dependency, pattern, seam):
     assert _uses_outside(dependency, pattern, seam) == {}, (
@@ -395,6 +398,7 @@ def test_private_names_of_a_dependency_only_in_its_seam(dependency, pattern, sea
     assert _private_uses(PACKAGE / seam, dependency, pattern), f"{seam} uses nothing private"
 
 
+@pytest.mark.slow
 def test_no_private_name_of_psycopg_anywhere():
     # The other driver: its transaction status is read through peewee's adapter (a peewee
     # name, in db/_peewee.py); nothing of psycopg's own private names is used, so it has no
