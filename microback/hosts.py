@@ -87,6 +87,15 @@ def _is_ipv6(text: str) -> bool:
     return True
 
 
+def _as_sent(header: str) -> str:
+    """A header as the client typed it: WSGI gives its bytes as latin-1 (PEP 3333), so a UTF-8
+    name would read ``bÃ¼cher`` in the answer; one that is not UTF-8 stays as given."""
+    try:
+        return header.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return header
+
+
 def _name_of(host: str) -> str:
     """The name of a ``name[:port]``, lower case, without its port or final dot."""
     name = host.partition("]")[0] + "]" if host.startswith("[") else host.partition(":")[0]
@@ -126,7 +135,8 @@ class HostAllowList:
         if header is not None:
             problem = host_problem(header)
             if problem is not None:
-                return f"the Host header {header[:100]!r} is not a valid name[:port]: {problem}"
+                shown = _as_sent(header[:100])
+                return f"the Host header {shown!r} is not a valid name[:port]: {problem}"
         if not self.allow_any:
             name = _name_of(given)
             if name not in self._exact and not any(

@@ -3,6 +3,7 @@ import re
 import pytest
 
 from microback import App, SettingsError
+from microback.hosts import HostAllowList
 from microback.testing import TestClient
 
 
@@ -230,3 +231,14 @@ def test_a_pattern_with_a_final_dot_matches_the_name():
     client = make_client(allowed_hosts=["example.com.", ".example.org."])
     for host in ("example.com", "example.com.", "a.example.org", "a.example.org."):
         assert client.get("/where", headers={"Host": host}).status_int == 200, host
+
+
+def test_a_non_ascii_host_is_named_as_the_client_typed_it():
+    # A server hands the header's UTF-8 bytes to the app as latin-1 text (PEP 3333); the
+    # answer names 'bücher', not 'bÃ¼cher'. Bytes that are not UTF-8 are shown as given.
+    hosts = HostAllowList(["*"])
+    sent = "bücher.example".encode().decode("latin-1")
+    refusal = hosts.refusal({"HTTP_HOST": sent})
+    assert refusal is not None
+    assert "'bücher.example'" in refusal and "non-ASCII" in refusal
+    assert "'b\xfccher.example'" in hosts.refusal({"HTTP_HOST": "b\xfccher.example"})
