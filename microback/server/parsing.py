@@ -469,6 +469,7 @@ class RequestParser:
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
             if version[:2] != "1.":
+                message.version = version  # the access line names what was asked for
                 raise RequestError(505, f"HTTP/{version} is not supported; use HTTP/1.1")
             version = "1.1"  # a later 1.x is served as 1.1, the highest we implement
         message.version = version

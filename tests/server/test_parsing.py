@@ -543,6 +543,23 @@ def test_refusal_at_debug_level_is_one_line_beside_its_access_line(
         ), refusal
 
 
+def test_an_unsupported_version_is_logged_as_the_version_sent(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    write_module(tmp_path, "rawapp.py", RAW_APP)
+    server = start_server("rawapp:app", "--access-log-format", "json")
+    answer = exchange(server, f"GET /framing/v99 HTTP/9.9\r\n{HOST}\r\n".encode())
+    assert answer.startswith(b"HTTP/1.1 505 ")
+    request_id = _request_id(answer)
+
+    access = json.loads(server.wait_for_line(rf'"request_id": "{re.escape(request_id)}"').string)
+    assert (access["status"], access["protocol"], access["path"]) == (
+        505,
+        "HTTP/9.9",
+        "/framing/v99",
+    )
+
+
 def _request_id(answer: bytes) -> str:
     match = re.search(rb"\r\nX-Request-ID: (\S+)\r\n", answer)
     assert match, answer
