@@ -23,24 +23,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import socket
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from itertools import count
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import gevent
 import gevent.socket
-from gevent.lock import BoundedSemaphore
 from greenlet import getcurrent
 
 from ._gevent import wait_readable, wrapped_socket
 from .access_log import access_logger, log_access
 from .body import EMPTY_BODY, EmptyBody, RequestBody
-from .config import ServerConfig
 from .context import binder
 from .environ import connection_environ, request_environ
 from .errors import ClientError, RequestError
@@ -49,10 +44,10 @@ from .logs import query_masker
 from .parsing import Message, RequestParser
 from .response import CONTINUE, ResponseWriter, refusal_response
 from .slow import log_slow_request
-from .waiting import Connections, has_pending_input, wake_reader, wake_with_eof
+from .waiting import has_pending_input, wake_reader, wake_with_eof
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication
+    from .site import Site
 
 server_logger = logging.getLogger("microback.server")
 
@@ -81,40 +76,6 @@ class ConnectionLost(OSError):
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-class RequestIds:
-    """Generate request ids: a random per-process prefix and a counter (cheap and unique)."""
-
-    def __init__(self) -> None:
-        self.prefix = os.urandom(5).hex() + "-"
-        #: The next id: ``prefix-1``, ``prefix-2``, ... in hexadecimal; a C-level iterator,
-        #: so that taking one costs no Python call.
-        self.next: Callable[[], str] = map((self.prefix + "{:x}").format, count(1)).__next__
-
-
-@dataclass
-class Site:
-    """What every connection of one server shares: the app, its limits and its registry.
-
-    *app_slots* bounds the requests inside the application at once (``--max-concurrent-
-    requests``), across all connections: a request whose head is complete waits for a slot
-    before the app is called, and gives it back once its response is written. Connections
-    still sending a head, or idle between requests, take no slot, so clients that dribble
-    their heads (slowloris) cannot keep a request from reaching the app.
-    """
-
-    app: WSGIApplication
-    limits: Limits
-    environ: dict[str, Any]
-    connections: Connections = field(default_factory=Connections)
-    request_ids: RequestIds = field(default_factory=RequestIds)
-    app_slots: BoundedSemaphore = field(
-        default_factory=lambda: BoundedSemaphore(ServerConfig.max_concurrent_requests)
-    )
-    #: Requests slower than this (seconds) get a slow-request line (:mod:`.slow`); ``None``:
-    #: never.
-    slow_request: float | None = ServerConfig.slow_request_threshold
 
 
 class Connection:

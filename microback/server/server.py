@@ -68,7 +68,7 @@ from gevent.server import StreamServer
 
 from .blocked import start_monitor
 from .config import ServerConfig
-from .connection import Connection, RequestIds, Site
+from .connection import Connection
 from .environ import base_environ
 from .errors import RequestError
 from .fdlimit import fit_connections
@@ -80,6 +80,7 @@ from .listener import (
     listener_url,
     prepare_listener,
 )
+from .site import RequestIds, Site
 from .tls import PlainHTTP, accept_tls
 from .waiting import Connections
 
