@@ -216,9 +216,11 @@ _KEY_USES, _MIGRATIONS = "key", "migrations"  # what a worker's start-up line is
 
 
 def _start(app: object, target: str) -> None:
-    """Prepare a loaded app to serve in this process: its health routes, its start-up hooks."""
+    """Prepare a loaded app to serve in this process: its health routes, its start-up hooks,
+    and the garbage collector (:mod:`.server.heap`)."""
     from .app import App
     from .health import record_target
+    from .server.heap import freeze_startup_objects
 
     record_target(app, target)
     metrics = getattr(app, "extensions", {}).get("metrics")
@@ -231,6 +233,7 @@ def _start(app: object, target: str) -> None:
             app.startup()
         except Exception as exc:
             raise CommandError(f"a start-up hook failed: {type(exc).__name__}: {exc}") from exc
+    freeze_startup_objects()
 
 
 def _stop(app: object) -> None:
