@@ -35,13 +35,19 @@ A graceful stop, on SIGTERM or SIGINT (Ctrl-C) or :meth:`Server.stop`:
 A second signal during the wait skips to step 4. A worker process passes the signals it
 handles to :meth:`Server.serve_forever` (SIGTERM only: its master handles Ctrl-C).
 
-Each ``StreamServer`` accepts one connection per turn of the event loop (``max_accept = 1``;
-gevent's default takes up to 100 in a row). Workers of ``--workers N`` share one listening
+A worker of ``--workers N`` accepts one connection per turn of the event loop
+(``max_accept = 1``; gevent's default takes up to 100 in a row). Workers share one listening
 socket, and every one of them is woken when connections arrive: with 100 in a row, the first
 to run took a whole burst (wrk's 50 connections) while the others found the queue empty,
 and stayed idle for as long as those connections lasted. One at a time, they take turns.
 One socket per worker (``SO_REUSEPORT``) would spread them too, but a worker that stops
 (reload, graceful stop, a crash) would drop the connections queued on its own socket.
+
+A single process has nobody to take turns with, and one connection per turn cost it its
+tail: a turn of a loaded loop lasts several milliseconds (~6 ms serving ``/db`` at 50
+connections), so the last of 50 connections opened at once waited ~50 turns to be accepted,
+and its first request answered in over 100 ms while no request took 60 ms inside the server
+(benchmarks/server/README.md, "The /db tail"). It takes up to :data:`ACCEPT_IN_A_ROW`.
 
 One server may listen on several sockets (``--bind`` given more than once): each has its own
 ``StreamServer`` and base environ (port, scheme), and all share the pool, the registry of
@@ -90,6 +96,10 @@ if TYPE_CHECKING:
 server_logger = logging.getLogger("microback.server")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+#: Most connections a single process accepts in one turn of its loop (gevent's default); the
+#: connection cap (``--connections``) still stops accepting while it is full.
+ACCEPT_IN_A_ROW = 100
 
 
 class Server:
@@ -199,7 +209,8 @@ class Server:
             )
             handle = partial(self._serve_connection, site)
             stream = StreamServer(sock, handle, spawn=self._pool)
-            stream.max_accept = 1  # workers sharing the socket take turns (see above)
+            # Workers sharing the socket take turns; one process takes what is queued (see above).
+            stream.max_accept = 1 if self.multiprocess else ACCEPT_IN_A_ROW
             self._streams.append(stream)
             self._addresses.append(address)
         for stream in self._streams:
