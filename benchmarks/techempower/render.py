@@ -38,12 +38,20 @@ def render() -> list[Path]:
         " requests per second)."
     )
     written = []
-    # A sweep (--connections with several levels) is shown beside the latest full run, not
-    # instead of it.
-    full_runs = [run for run in http_runs if len(run["options"]["connections"]) == 1]
+    # A sweep (--connections with several levels) is shown beside the latest full run, and
+    # a run of part of the suite (--tests db, say) after it: neither replaces the full run.
+    level_runs = [run for run in http_runs if len(run["options"]["connections"]) == 1]
+    full_runs = [run for run in level_runs if set(PATHS) <= set(run["options"]["tests"])]
     sweeps = [run for run in http_runs if len(run["options"]["connections"]) > 1]
     if full_runs:
         lines += http_section(full_runs[-1])
+        since = level_runs[level_runs.index(full_runs[-1]) + 1 :]
+    else:
+        since = level_runs
+    for run in since:
+        lines += http_section(
+            run, heading=f"Since then, part of the suite: {', '.join(run['options']['tests'])}"
+        )
     if sweeps:
         lines += concurrency_section(sweeps[-1])
     if inprocess_runs:
@@ -82,12 +90,14 @@ def number(value: float | None, spec: str = ".1f") -> str:
     return NONE if value is None else format(value, spec)
 
 
-def http_section(entry: dict[str, Any]) -> list[str]:
+def http_section(
+    entry: dict[str, Any], heading: str = "Over HTTP: the TechEmpower test types"
+) -> list[str]:
     options = entry["options"]
     summary = entry["summary"]
     frameworks = [f for f in FRAMEWORK_ORDER if f in options["frameworks"]]
     servers = list(options["servers"])
-    lines = ["", "## Over HTTP: the TechEmpower test types", ""]
+    lines = ["", f"## {heading}", ""]
     lines += describe(entry)
     lines.append(
         f"`{options['command']}`: wrk -t1, {options['duration_s']} s per measurement, medians of"

@@ -8,6 +8,7 @@ import pytest
 import record
 import render
 import run
+from suite import PATHS
 
 WRK_OUTPUT = """\
 Running 1s test @ http://127.0.0.1:8000/json
@@ -114,8 +115,9 @@ def results(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_a_run_is_kept_as_data_and_rendered_with_ratios(results):
-    options = {
+def full_run_options() -> dict:
+    return {
+        "tests": list(PATHS),
         "servers": {"pywsgi": "gevent.pywsgi", "microback": "microback serve"},
         "frameworks": ["raw", "microback", "flask"],
         "databases": ["sqlite"],
@@ -125,6 +127,10 @@ def test_a_run_is_kept_as_data_and_rendered_with_ratios(results):
         "pipeline": 16,
         "command": "python benchmarks/techempower/run.py",
     }
+
+
+def test_a_run_is_kept_as_data_and_rendered_with_ratios(results):
+    options = full_run_options()
     summary = [
         row("pywsgi", "raw", 10_000.0),
         row("pywsgi", "microback", 8_000.0),
@@ -157,6 +163,32 @@ def test_a_run_is_kept_as_data_and_rendered_with_ratios(results):
     assert "| microback | sqlite | 40 → 45 | 40 → 45 | 40 → 45 |" in latest  # RSS, MB
     assert "| json | - | pywsgi | 1.2 / 4.5 | 1.2 / 4.5 | 1.2 / 4.5 |" in latest
     assert "None." in latest  # no errors
+
+
+def test_a_run_of_part_of_the_suite_is_shown_after_the_full_run_not_instead(results):
+    record.save(
+        "http", {"options": full_run_options(), "runs": []}, [row("microback", "raw", 30_000.0)]
+    )
+    partial = {
+        **full_run_options(),
+        "tests": ["db"],
+        "servers": {"microback": "microback serve", "granian": "Granian"},
+        "frameworks": ["microback"],
+        "command": "python benchmarks/techempower/run.py --tests db",
+    }
+    db_rows = [
+        row("microback", "microback", 3_448.0, test="db", database="postgresql"),
+        row("granian", "microback", 3_720.0, test="db", database="postgresql"),
+    ]
+    record.save("http", {"options": partial, "runs": []}, db_rows)
+
+    render.render()
+    latest = ascii_of((results / "latest.md").read_text())
+    full = latest.index("## Over HTTP: the TechEmpower test types")
+    since = latest.index("## Since then, part of the suite: db")
+    assert full < since
+    assert "| json | - | microback | 30,000 |" in latest[full:since]
+    assert "| db | postgresql | granian | 3,720 |" in latest[since:]
 
 
 def test_inprocess_results_are_rendered_with_growth(results):
