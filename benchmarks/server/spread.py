@@ -5,8 +5,11 @@
 
 Each checkout's server (``apps:app``, two workers, not pinned) gets ``wrk -t1 -c50 -d3s
 /json`` in turn; each run opens its 50 connections at once. Printed per run: requests per
-second, each worker's CPU seconds during the run (from /proc), and the smaller over the
-larger (1.00: even; 0.00: one worker served every connection). A benchmark, not a test.
+second, each worker's CPU seconds during the run (from /proc), the smaller over the larger
+(1.00: even; 0.00: one worker served every connection), and how many of the 50 connections
+each worker held one second into the run (its TCP sockets in /proc/PID/net/tcp are the
+host's, so they are counted from its open sockets: ``/proc/PID/fd`` against the inodes of
+established connections to the port). A benchmark, not a test.
 """
 
 from __future__ import annotations
@@ -42,6 +45,25 @@ def _start(tree: Path) -> tuple[subprocess.Popen[bytes], int]:
     return process, port
 
 
+def _connections(pid: int, port: int) -> int:
+    """Established TCP connections to *port* that process *pid* holds open."""
+    established = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].rpartition(":")[2], 16)
+        if local_port == port and fields[3] == "01":  # TCP_ESTABLISHED
+            established.add(fields[9])  # the socket's inode
+    held = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:[") and target[8:-1] in established:
+            held += 1
+    return held
+
+
 def main() -> int:
     trees = dict(arg.split("=", 1) for arg in sys.argv[1:]) or {"this": str(HERE.parents[1])}
     servers = {name: _start(Path(tree).resolve()) for name, tree in trees.items()}
@@ -51,14 +73,18 @@ def main() -> int:
                 workers = sorted(set(process_tree(process.pid)) - {process.pid})
                 before = [_cpu(pid) for pid in workers]
                 command = ["wrk", "-t1", "-c50", "-d3s", f"http://127.0.0.1:{port}/json"]
-                output = subprocess.run(command, capture_output=True, text=True).stdout
+                wrk = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+                time.sleep(1.0)
+                held = [_connections(pid, port) for pid in workers]
+                output = wrk.communicate()[0]
                 used = [_cpu(pid) - start for pid, start in zip(workers, before, strict=True)]
                 rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
                 share = min(used) / max(used) if max(used) else 0.0
                 print(
                     f"round {round_ + 1} {name:10} {float(rps.group(1)) if rps else 0:7.0f} req/s"
                     f"  worker CPU s {' / '.join(f'{u:.2f}' for u in used)}"
-                    f"  smaller/larger {share:.2f}",
+                    f"  smaller/larger {share:.2f}"
+                    f"  connections {' / '.join(str(h) for h in held)}",
                     flush=True,
                 )
     finally:

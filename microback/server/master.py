@@ -49,6 +49,7 @@ import gevent.os
 import gevent.select
 
 from ._gevent import catch_sigchld
+from .balance import AcceptBoard
 from .heartbeat import Heartbeat
 from .listener import listener_address, listener_url
 from .reload import SourceWatcher
@@ -83,6 +84,8 @@ class _Worker:
     retiring: bool = False
     failure: str | None = None
     kill_at: float | None = None
+    #: Its place on the accept board (None when every place was taken).
+    slot: int | None = None
 
 
 class Master:
@@ -125,6 +128,9 @@ class Master:
         self._next_poll = time.monotonic() + POLL_SECONDS
         self._signals: list[int] = []
         self._handlers: list[Any] = []
+        # Before the first fork, so that every worker shares it: room for a whole generation
+        # starting while the old one drains, and for replacements of workers that died.
+        self._board = AcceptBoard(2 * workers + 2)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -200,10 +206,12 @@ class Master:
     def _spawn(self, generation: int) -> None:
         heartbeat = Heartbeat()  # beats from now: a slow start counts against the timeout
         read_fd, write_fd = os.pipe()
+        slot = self._board.take()
         _catch_sigchld()  # before the fork: a worker may exit before fork() returns here
         try:
             pid = gevent.os.fork_and_watch(callback=self._wake)
         except OSError as exc:  # out of memory or processes: the next pass tries again
+            self._board.give_back(slot)
             heartbeat.close()
             os.close(read_fd)
             os.close(write_fd)
@@ -217,10 +225,12 @@ class Master:
             return
         if pid == 0:
             os.close(read_fd)
-            run_worker(self.config, heartbeat, write_fd, self._forget_in_child)
+            run_worker(
+                self.config, heartbeat, write_fd, self._forget_in_child, self._board.seat(slot)
+            )
         os.close(write_fd)
         os.set_blocking(read_fd, False)
-        self._workers[pid] = _Worker(pid, generation, heartbeat, read_fd)
+        self._workers[pid] = _Worker(pid, generation, heartbeat, read_fd, slot=slot)
         server_logger.debug("started worker %d (generation %d)", pid, generation)
 
     def _forget_in_child(self) -> None:
@@ -270,6 +280,7 @@ class Master:
         if worker.report_fd >= 0:
             os.close(worker.report_fd)
         del self._workers[worker.pid]
+        self._board.give_back(worker.slot)
         worker.heartbeat.close()
         if self.on_exit is not None:
             self.on_exit(worker.pid)

@@ -35,19 +35,20 @@ A graceful stop, on SIGTERM or SIGINT (Ctrl-C) or :meth:`Server.stop`:
 A second signal during the wait skips to step 4. A worker process passes the signals it
 handles to :meth:`Server.serve_forever` (SIGTERM only: its master handles Ctrl-C).
 
-A worker of ``--workers N`` accepts one connection per turn of the event loop
-(``max_accept = 1``; gevent's default takes up to 100 in a row). Workers share one listening
-socket, and every one of them is woken when connections arrive: with 100 in a row, the first
-to run took a whole burst (wrk's 50 connections) while the others found the queue empty,
-and stayed idle for as long as those connections lasted. One at a time, they take turns.
-One socket per worker (``SO_REUSEPORT``) would spread them too, but a worker that stops
-(reload, graceful stop, a crash) would drop the connections queued on its own socket.
-
-A single process has nobody to take turns with, and one connection per turn cost it its
-tail: a turn of a loaded loop lasts several milliseconds (~6 ms serving ``/db`` at 50
-connections), so the last of 50 connections opened at once waited ~50 turns to be accepted,
-and its first request answered in over 100 ms while no request took 60 ms inside the server
-(benchmarks/server/README.md, "The /db tail"). It takes up to :data:`ACCEPT_IN_A_ROW`.
+How many connections a server accepts in one turn of its event loop: up to
+:data:`ACCEPT_IN_A_ROW`, every one queued. Taking one per turn (``max_accept = 1``) was
+meant to make the workers of ``--workers N``, which share one listening socket and are all
+woken when connections arrive, take turns, but it cost the tail: a turn of a loaded loop
+lasts several milliseconds (~6 ms serving ``/db`` at 50 connections), so the last of 50
+connections opened at once waited ~50 turns, and its first request answered in over 100 ms
+while no request took 60 ms inside the server (benchmarks/server/README.md, "The /db tail").
+Nor did it spread them: a worker with shorter turns took more (35/15 of wrk's 50, and 50/0
+on a loaded host). Workers now keep score on their master's board (:mod:`.balance`): one
+holding more connections than another lets that one accept. A server given
+``multiprocess=True`` and no seat (another process manager's workers) still takes one per
+turn. One socket per worker (``SO_REUSEPORT``) would let the kernel spread connections, but
+a worker that stops (reload, graceful stop, a crash) would drop the connections queued on
+its own socket.
 
 One server may listen on several sockets (``--bind`` given more than once): each has its own
 ``StreamServer`` and base environ (port, scheme), and all share the pool, the registry of
@@ -72,6 +73,7 @@ from gevent.lock import BoundedSemaphore
 from gevent.pool import Pool
 from gevent.server import StreamServer
 
+from .balance import BalancedStream, Seat
 from .blocked import start_monitor
 from .config import ServerConfig
 from .connection import Connection
@@ -97,7 +99,7 @@ server_logger = logging.getLogger("microback.server")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-#: Most connections a single process accepts in one turn of its loop (gevent's default); the
+#: Most connections a server accepts in one turn of its loop (gevent's default); the
 #: connection cap (``--connections``) still stops accepting while it is full.
 ACCEPT_IN_A_ROW = 100
 
@@ -112,7 +114,9 @@ class Server:
     :func:`serve` and ``microback serve`` first fit it to the open file limit); keyword
     *settings* replace single fields of it (``Server(app, graceful_timeout=5)``).
     *multiprocess* is ``wsgi.multiprocess``: true when other processes serve the same app.
-    *announce* logs a "listening on" line per socket.
+    *announce* logs a "listening on" line per socket. *seat* is a worker's place on its
+    master's :class:`~.balance.AcceptBoard`: with it, a worker holding more connections than
+    another lets that one accept.
     """
 
     def __init__(
@@ -126,6 +130,7 @@ class Server:
         config: ServerConfig | None = None,
         multiprocess: bool = False,
         announce: bool = True,
+        seat: Seat | None = None,
         **settings: Any,
     ) -> None:
         self.config = _configured(config, settings)
@@ -134,6 +139,7 @@ class Server:
         self.port = port
         self.multiprocess = multiprocess
         self.announce = announce
+        self.seat = seat
         self._listeners = [*([listener] if listener is not None else []), *listeners]
         self._pool = Pool(self.config.connections)
         self._app_slots = BoundedSemaphore(self.config.max_concurrent_requests)
@@ -208,9 +214,8 @@ class Server:
                 slow_request=self.config.slow_request_threshold,
             )
             handle = partial(self._serve_connection, site)
-            stream = StreamServer(sock, handle, spawn=self._pool)
-            # Workers sharing the socket take turns; one process takes what is queued (see above).
-            stream.max_accept = 1 if self.multiprocess else ACCEPT_IN_A_ROW
+            stream = self._stream(sock, handle)
+
             self._streams.append(stream)
             self._addresses.append(address)
         for stream in self._streams:
@@ -219,7 +224,24 @@ class Server:
             for url in self.urls:
                 server_logger.info("listening on %s", url)
 
+    def _stream(self, sock: socket.socket, handle: Any) -> StreamServer:
+        if self.seat is not None:  # a worker keeping score: it accepts only its share
+            stream: StreamServer = BalancedStream(sock, handle, spawn=self._pool, seat=self.seat)
+            stream.max_accept = ACCEPT_IN_A_ROW
+        else:
+            stream = StreamServer(sock, handle, spawn=self._pool)
+            # Processes sharing the socket without a board take turns; one alone takes all.
+            stream.max_accept = 1 if self.multiprocess else ACCEPT_IN_A_ROW
+        return stream
+
     def _serve_connection(self, site: Site, sock: socket.socket, address: Any) -> None:
+        try:
+            self._serve_accepted(site, sock, address)
+        finally:
+            if self.seat is not None:
+                self.seat.closed()
+
+    def _serve_accepted(self, site: Site, sock: socket.socket, address: Any) -> None:
         if self._pool.full():  # this one took the last place: free some for the next clients
             self._connections.make_room()
         if self.ssl_context is not None:
@@ -273,6 +295,8 @@ class Server:
                 "draining: readiness answers 503; accepting for %gs more", self.config.drain_delay
             )
             gevent.sleep(self.config.drain_delay)
+        if self.seat is not None:
+            self.seat.leave()
         for stream in self._streams:
             stream.close()
         busy = len(self._pool)

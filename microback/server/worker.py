@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import gevent
 
+from .balance import Seat
 from .config import ServerConfig
 from .heartbeat import Heartbeat
 from .logs import flush_logs
@@ -76,12 +77,13 @@ def run_worker(
     heartbeat: Heartbeat,
     report_fd: int,
     forget_master: Callable[[], None],
+    seat: Seat | None = None,
 ) -> NoReturn:
     """Serve as a worker until SIGTERM, then exit: 0 after a graceful stop."""
     status = 1
     try:
         forget_master()
-        status = _serve(config, heartbeat, report_fd)
+        status = _serve(config, heartbeat, report_fd, seat)
     except BaseException:
         server_logger.exception("worker failed")
     finally:
@@ -89,7 +91,7 @@ def run_worker(
         os._exit(status)
 
 
-def _serve(config: WorkerConfig, heartbeat: Heartbeat, report_fd: int) -> int:
+def _serve(config: WorkerConfig, heartbeat: Heartbeat, report_fd: int, seat: Seat | None) -> int:
     master = os.getppid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -107,9 +109,10 @@ def _serve(config: WorkerConfig, heartbeat: Heartbeat, report_fd: int) -> int:
         config=config.server,
         multiprocess=True,
         announce=False,
+        seat=seat,
     )
     server.start()
-    gevent.spawn(_beat, heartbeat, min(1.0, config.timeout / 4), server, master)
+    gevent.spawn(_beat, heartbeat, min(1.0, config.timeout / 4), server, master, seat)
     # Ready once serve_forever has taken SIGTERM (the greenlet runs when it waits): a SIGTERM
     # sent on the master's word that all workers serve must find the handler, not SIG_DFL.
     gevent.spawn(_report, report_fd, READY)
@@ -119,9 +122,15 @@ def _serve(config: WorkerConfig, heartbeat: Heartbeat, report_fd: int) -> int:
     return 0
 
 
-def _beat(heartbeat: Heartbeat, interval: float, server: Server, master: int) -> None:
+def _beat(
+    heartbeat: Heartbeat, interval: float, server: Server, master: int, seat: Seat | None
+) -> None:
     while True:
         heartbeat.beat()
+        if seat is not None:
+            # Accepting for three beats more: a worker whose loop is blocked stops counting
+            # then, and the others stop stepping aside for it (see .balance).
+            seat.present(3 * interval)
         if os.getppid() != master:
             # The master was killed (kill -9): nobody would ever stop or replace this worker.
             server_logger.warning("the master process is gone; stopping")
