@@ -143,12 +143,12 @@ class Settings:
     secret_key: str = _setting(
         "", _Spec(str, str, "key that signs sessions and tokens"), repr=False
     )
-    #: Keys that signed before ``secret_key`` replaced them: session cookies signed with one
-    #: still verify (and are re-signed with the new key when next written), so a key can be
-    #: rotated across instances without logging anybody out.
+    #: Keys that signed before ``secret_key`` replaced them: session cookies and one-time links
+    #: signed with one still verify (cookies are re-signed with the new key when next
+    #: written), so a key can be rotated across instances without logging anybody out.
     previous_secret_keys: tuple[str, ...] = _setting(
         (),
-        _Spec(tuple, _parse_list, "older keys that still verify session cookies"),
+        _Spec(tuple, _parse_list, "older keys that still verify session cookies and links"),
         repr=False,
     )
     #: The request-body limit. 1 MiB, like nginx's ``client_max_body_size``: big enough for any

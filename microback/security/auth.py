@@ -145,8 +145,12 @@ class Auth:
             if isinstance(self.sessions, DatabaseSessions)
             else RevokedSessions(db, lifetime=self.sessions.max_age)
         )
+        # Signed with the secret key, verified with it or a previous one, as session cookies
+        # are: a reset link mailed just before a key rotation still works after it.
+        self._link_keys = app.secret_keys_for("one-time links")
         self._signer = URLSafeTimedSerializer(
-            app.secret_key_for("one-time links"), signer_kwargs={"digest_method": hashlib.sha256}
+            self._link_keys[::-1],  # itsdangerous signs with the last key, verifies with all
+            signer_kwargs={"digest_method": hashlib.sha256},
         )
         # (the database, the SQL that loads a session's user, its parameters after ours)
         self._session_query: tuple[Any, str, list[Any]] | None = None
@@ -309,17 +313,18 @@ class Auth:
 
     # --- one-time signed links ----------------------------------------------------------------
 
-    def _fingerprint(self, user: Any) -> str:
+    def _fingerprint(self, user: Any, key: str) -> str:
         # Changes whenever the password, the sessions or the verified address change: a
-        # reset or verification link stops working once it has been used.
+        # reset or verification link stops working once it has been used. Keyed, because the
+        # token's payload is signed, not hidden, and the password hash is part of the state.
         state = f"{user.id}|{user.email}|{user.password_hash}|{user.session_epoch}|"
         state += str(user.email_verified)
-        key = self.app.settings.secret_key.encode()
-        return hmac.new(key, state.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(key.encode(), state.encode(), hashlib.sha256).hexdigest()[:32]
 
     def make_link_token(self, user: Any, purpose: str) -> str:
         """Sign a token for a one-time link (``"password-reset"``, ``"verify-email"``)."""
-        return self._signer.dumps([user.id, self._fingerprint(user)], salt=f"auth.{purpose}")
+        fingerprint = self._fingerprint(user, self._link_keys[0])
+        return self._signer.dumps([user.id, fingerprint], salt=f"auth.{purpose}")
 
     def check_link_token(self, token: str, purpose: str, *, max_age: int) -> Any | None:
         """Give the user a link token was made for, or None if forged, expired or used."""
@@ -330,9 +335,13 @@ class Auth:
         except (BadSignature, ValueError, TypeError):
             return None
         user = self.User.get_or_none(self.User.id == user_id)
-        if user is None or not hmac.compare_digest(str(fingerprint), self._fingerprint(user)):
+        if user is None:
             return None
-        return user
+        matches = [
+            hmac.compare_digest(str(fingerprint), self._fingerprint(user, key))
+            for key in self._link_keys
+        ]
+        return user if any(matches) else None
 
     def reset_password(self, token: str, password: str, *, max_age: int = 3600) -> Any | None:
         """Set a new password from a reset link; None if the link is bad, expired or used."""

@@ -3,10 +3,12 @@
 import datetime
 import time
 
-from microback.security import Csrf
+from microback import App
+from microback.db import Database
+from microback.security import Auth, Csrf
 from microback.testing import TestClient
 
-from .conftest import PASSWORD, build_app, logged_in
+from .conftest import PASSWORD, SECRET, build_app, logged_in
 
 
 def bearer(secret):
@@ -101,6 +103,32 @@ def test_link_tokens_are_bound_to_purpose_expiry_and_signature(site):
     assert auth.check_link_token(verify, "verify-email", max_age=1) is None
     assert auth.verify_email(verify).email_verified is True
     assert auth.verify_email(verify) is None  # used
+
+
+def test_a_reset_link_mailed_before_a_key_rotation_works_after_it(database_url):
+    _, db, auth, _ = build_app(database_url)
+    rotated_db = None
+    try:
+        user = auth.create_user("ada@example.org", PASSWORD)
+        token = auth.make_link_token(user, "password-reset")
+        # The same database, served by an instance on the new key that keeps the old one.
+        rotated = App(
+            secret_key="a-new-key-from-the-secrets-store-0123456789", previous_secret_keys=[SECRET]
+        )
+        rotated_db = Database(rotated, database_url)
+        rotated_auth = Auth(rotated, rotated_db, password_rounds=10)
+        without_old = App(secret_key="a-new-key-from-the-secrets-store-0123456789")
+        without_old_auth = Auth(without_old, rotated_db, password_rounds=10)
+
+        assert without_old_auth.check_link_token(token, "password-reset", max_age=60) is None
+        assert rotated_auth.reset_password(token, "a brand new passphrase").id == user.id
+        assert rotated_auth.reset_password(token, "again") is None  # used, as before
+        fresh = rotated_auth.make_link_token(user, "password-reset")  # signed with the new key
+        assert auth.check_link_token(fresh, "password-reset", max_age=60) is None
+    finally:
+        db.close_all()
+        if rotated_db is not None:
+            rotated_db.close_all()
 
 
 def test_a_password_change_voids_open_reset_links(site):
