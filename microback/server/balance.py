@@ -24,6 +24,7 @@ from __future__ import annotations
 import mmap
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gevent.server import StreamServer
@@ -116,13 +117,29 @@ class Seat:
 
 
 class BalancedStream(StreamServer):
-    """gevent's ``StreamServer`` that lets a less loaded worker take a waiting connection."""
+    """gevent's ``StreamServer`` that lets a less loaded worker take a waiting connection.
 
-    def __init__(self, *args: Any, seat: Seat, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    It keeps the seat's count itself: up when it accepts, down when the connection's handler
+    returns, and it leaves the board when it closes (a graceful stop).
+    """
+
+    def __init__(
+        self, listener: Any, handle: Callable[..., None], *, seat: Seat, **kwargs: Any
+    ) -> None:
+        def counted(*args: Any) -> None:
+            try:
+                handle(*args)
+            finally:
+                seat.closed()
+
+        super().__init__(listener, counted, **kwargs)
         self.seat = seat
         self._aside_since = 0.0
         self._aside_last = -1.0
+
+    def close(self) -> None:
+        self.seat.leave()
+        super().close()
 
     def do_read(self) -> Any:
         if self.seat.should_step_aside():

@@ -215,7 +215,6 @@ class Server:
             )
             handle = partial(self._serve_connection, site)
             stream = self._stream(sock, handle)
-
             self._streams.append(stream)
             self._addresses.append(address)
         for stream in self._streams:
@@ -235,13 +234,6 @@ class Server:
         return stream
 
     def _serve_connection(self, site: Site, sock: socket.socket, address: Any) -> None:
-        try:
-            self._serve_accepted(site, sock, address)
-        finally:
-            if self.seat is not None:
-                self.seat.closed()
-
-    def _serve_accepted(self, site: Site, sock: socket.socket, address: Any) -> None:
         if self._pool.full():  # this one took the last place: free some for the next clients
             self._connections.make_room()
         if self.ssl_context is not None:
@@ -295,8 +287,6 @@ class Server:
                 "draining: readiness answers 503; accepting for %gs more", self.config.drain_delay
             )
             gevent.sleep(self.config.drain_delay)
-        if self.seat is not None:
-            self.seat.leave()
         for stream in self._streams:
             stream.close()
         busy = len(self._pool)

@@ -61,7 +61,9 @@ def test_two_workers_on_one_socket_take_turns_connection_by_connection() -> None
         seat = board.seat(board.take())
         assert seat is not None
         seat.present(60)
-        server = Server(_named(name), listener=listener, multiprocess=True, seat=seat)
+        # Each its own descriptor of the socket, as each forked worker has: one closing it
+        # at its stop must not pull it from under the other's watcher.
+        server = Server(_named(name), listener=listener.dup(), multiprocess=True, seat=seat)
         server.start()
         servers.append(server)
     clients = []
